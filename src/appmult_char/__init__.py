@@ -1,0 +1,25 @@
+"""appmult-char: characterize approximate multipliers from their gate-level netlists.
+
+Parse a BLIF netlist, simulate it exhaustively into an exact product lookup table
+(`ProductLUT`), and compute its error metrics.
+"""
+
+from ._errors import AppMultError, AppMultWarning, InternalError
+from .io import load_lut, save_lut
+from .io.appmult_text import read_lut_text, write_lut_text
+from .io.blif import format_blif, parse_blif, read_blif, write_blif
+from .lut import ProductLUT, exact_table, operand_values
+from .metrics import ErrorMetrics
+from .netlist import Netlist, Node
+from .operands import OperandMap
+from .sim import Simulator, circuit_metrics, evaluate, load_circuit, simulate
+
+__all__ = [
+    "AppMultError", "AppMultWarning", "InternalError",
+    "Netlist", "Node", "OperandMap", "ProductLUT", "ErrorMetrics", "Simulator",
+    "read_blif", "parse_blif", "write_blif", "format_blif",
+    "load_lut", "save_lut", "read_lut_text", "write_lut_text",
+    "simulate", "evaluate", "circuit_metrics", "load_circuit", "exact_table", "operand_values",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,127 @@
+"""The AppMult text LUT formats (``*_lutfp.txt``, ``*_lutfp+bp_avg_W_W.txt``).
+
+Header lines (``INFO: …``), then one or more sections, each a title line followed by one
+``a b value`` line per operand pair, `a` the outer and `b` the inner loop. Gzip-compressed
+files are read as well. Signed LUTs are written with `a`, `b` as raw bit patterns and the
+value as a signed number.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .._errors import AppMultError
+from ..lut import ProductLUT, lut_dtype
+from ..metrics import ErrorMetrics
+from ._files import atomic_output, read_text
+
+__all__ = ["LUT_TITLE", "format_table", "lut_text_header", "write_lut_text", "read_sections", "read_lut_text",
+           "write_text"]
+
+LUT_TITLE = "LUT for approximate multiplier:"
+
+
+def format_table(table: np.ndarray) -> str:
+    """The ``a b value`` lines of a 2-D table, newline-terminated."""
+    rows, cols = table.shape
+    b = [str(j) for j in range(cols)]
+    values = table.ravel().tolist()
+    lines = []
+    for i in range(rows):
+        prefix = f"{i} "
+        row = values[i * cols:(i + 1) * cols]
+        lines.extend(f"{prefix}{bj} {v}" for bj, v in zip(b, row))
+    return "\n".join(lines) + "\n"
+
+
+def lut_text_header(metrics: ErrorMetrics, tied: list[str] = (), network: str = "") -> str:
+    """The reference simulator's header: ABC's constant-driver warning, four INFO lines."""
+    lines = []
+    if tied:
+        lines.append(f'Warning: Constant-0 drivers added to {len(tied)} non-driven nets in network "{network}":')
+        lines.append(" ".join(tied))
+    lines += [
+        f"INFO: Error rate: {metrics.er:g}",
+        f"INFO: Mean error distance: {metrics.med:g}",
+        f"INFO: Normalized mean error distance: {metrics.nmed_pow2:g}",
+        f"INFO: Mean square error: {metrics.mse:g}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_text(path, text: str) -> None:
+    """Write text atomically; gzip-compressed when `path` ends in ``.gz``."""
+    data = text.encode()
+    if os.fspath(path).endswith(".gz"):
+        import gzip
+
+        data = gzip.compress(data, mtime=0)
+    with atomic_output(path) as fh:
+        fh.write(data)
+
+
+def write_lut_text(lut: ProductLUT, path, tied: list[str] = ()) -> None:
+    """Write `lut` in the ``*_lutfp.txt`` format (header, then the LUT section)."""
+    header = lut_text_header(lut.metrics(), tied, lut.name)
+    write_text(path, header + LUT_TITLE + "\n" + format_table(lut.table))
+
+
+def read_sections(path) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Header lines and ``{title: 2-D table}`` of an AppMult text file."""
+    where = os.fspath(path)
+    lines = read_text(path).splitlines()
+    header: list[str] = []
+    sections: dict[str, np.ndarray] = {}
+    i = 0
+    while i < len(lines) and not lines[i].startswith("LUT for"):
+        header.append(lines[i])
+        i += 1
+    if i == len(lines):
+        raise AppMultError(f"no '{LUT_TITLE}' section found", where)
+    while i < len(lines):
+        title, start = lines[i], i + 1
+        i = start
+        while i < len(lines) and not lines[i].startswith("LUT for"):
+            i += 1
+        sections[title] = _parse_table(lines[start:i], where, start + 1, title)
+    return header, sections
+
+
+def _parse_table(lines: list[str], where: str, first_line: int, title: str) -> np.ndarray:
+    try:
+        values = np.array(" ".join(lines).split(), dtype=np.int64)
+    except ValueError:
+        for k, line in enumerate(lines):
+            parts = line.split()
+            if len(parts) != 3 or not all(p.lstrip("-").isdigit() for p in parts):
+                raise AppMultError(f"expected 'a b value', got '{line}'", where, first_line + k) from None
+        raise
+    if values.size % 3 or values.size == 0:
+        raise AppMultError(f"section '{title}' is truncated", where, first_line + len(lines))
+    triples = values.reshape(-1, 3)
+    count = len(triples)
+    rows = int(triples[:, 0].max()) + 1
+    cols = count // rows if rows else 0
+    n, m = rows.bit_length() - 1, cols.bit_length() - 1
+    expected_a = np.repeat(np.arange(rows), cols)
+    expected_b = np.tile(np.arange(cols), rows)
+    if (rows != 1 << n or cols != 1 << m or rows * cols != count
+            or not np.array_equal(triples[:, 0], expected_a) or not np.array_equal(triples[:, 1], expected_b)):
+        bad = next((k for k in range(min(count, expected_a.size))
+                    if (triples[k, 0], triples[k, 1]) != (expected_a[k], expected_b[k])), min(count, expected_a.size))
+        raise AppMultError(f"section '{title}' is truncated or out of order (want a in 0..2^n-1 outer, b inner)",
+                           where, first_line + bad)
+    return triples[:, 2].reshape(rows, cols)
+
+
+def read_lut_text(path, signed: bool = False) -> ProductLUT:
+    """Read the product LUT of an AppMult text file (either format; gzip accepted)."""
+    _, sections = read_sections(path)
+    if LUT_TITLE not in sections:
+        raise AppMultError(f"no '{LUT_TITLE}' section found", os.fspath(path))
+    table = sections[LUT_TITLE]
+    n, m = table.shape[0].bit_length() - 1, table.shape[1].bit_length() - 1
+    name = os.path.basename(os.fspath(path)).split(".")[0]
+    return ProductLUT(table.astype(lut_dtype(n + m, signed)), n, m, signed, n + m, name, os.fspath(path))

@@ -1,0 +1,201 @@
+"""Numba kernels of the bit-parallel simulator (compiled on first use, cached on disk).
+
+All kernels run a `Program` over chunks of ``cw`` pattern words held in a per-chunk
+register file ``R[slot, word]``, in parallel over chunks. Patterns are numbered
+``p = 64 * word + lane``; in exhaustive mode input ``i`` takes bit ``in_bits[i]`` of ``p``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange, uint64
+
+__all__ = ["lut_exhaustive", "lut_pairs", "metrics_exhaustive", "N_ACC"]
+
+from .program import LANE_MASKS
+
+ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
+#: Integer accumulators of `metrics_exhaustive`, per block (see `_ACC_*` indices).
+N_ACC = 12
+ERRORS, ABS_HI, ABS_LO, SQ_HI, SQ_LO, POS_HI, POS_LO, NEG_HI, NEG_LO, MAX_ABS, NONZERO, _SPARE = range(N_ACC)
+
+
+@njit(cache=True, nogil=True)
+def _run(ops, masks, R, cw):
+    for i in range(ops.shape[0]):
+        kind = ops[i, 0]
+        d = R[ops[i, 1]]
+        x = R[ops[i, 2]]
+        y = R[ops[i, 3]]
+        mo = masks[i, 2]
+        if kind == 0:
+            mx = masks[i, 0]
+            my = masks[i, 1]
+            for w in range(cw):
+                d[w] = ((x[w] ^ mx) & (y[w] ^ my)) ^ mo
+        elif kind == 1:
+            for w in range(cw):
+                d[w] = x[w] ^ y[w] ^ mo
+        else:
+            for w in range(cw):
+                d[w] = mo
+
+
+@njit(cache=True, nogil=True)
+def _fill_exhaustive(R, in_slots, in_bits, w0, cw):
+    for i in range(in_slots.shape[0]):
+        r = R[in_slots[i]]
+        bit = in_bits[i]
+        if bit < 6:
+            m = LANE_MASKS[bit]
+            for w in range(cw):
+                r[w] = m
+        else:
+            for w in range(cw):
+                r[w] = ONES if ((w0 + w) >> (bit - 6)) & 1 else uint64(0)
+
+
+@njit(cache=True, nogil=True)
+def _extract(R, out_slots, w, signed, vals):
+    """Product value of each of the 64 lanes of word `w` (sign-extended when signed)."""
+    nout = out_slots.shape[0]
+    for lane in range(64):
+        vals[lane] = 0
+    for j in range(nout):
+        word = R[out_slots[j], w]
+        for lane in range(64):
+            vals[lane] |= np.int64((word >> uint64(lane)) & uint64(1)) << j
+    if signed and nout > 0:
+        for lane in range(64):
+            vals[lane] -= ((vals[lane] >> (nout - 1)) & 1) << nout
+
+
+@njit(cache=True, parallel=True)
+def lut_exhaustive(ops, masks, nslots, in_slots, in_bits, out_slots, signed, npat, cw, out):
+    """Write the output value of every pattern ``p < npat`` to ``out[p]``."""
+    nwords = (npat + 63) // 64
+    nchunks = (nwords + cw - 1) // cw
+    for c in prange(nchunks):
+        R = np.empty((nslots, cw), np.uint64)
+        vals = np.empty(64, np.int64)
+        w0 = c * cw
+        n = min(cw, nwords - w0)
+        _fill_exhaustive(R, in_slots, in_bits, w0, n)
+        _run(ops, masks, R, n)
+        for w in range(n):
+            _extract(R, out_slots, w, signed, vals)
+            base = (w0 + w) * 64
+            for lane in range(min(64, npat - base)):
+                out[base + lane] = vals[lane]
+
+
+@njit(cache=True, parallel=True)
+def lut_pairs(ops, masks, nslots, a_slots, b_slots, out_slots, signed, a, b, cw, out):
+    """Output value for each given operand pair ``(a[p], b[p])`` (raw bit patterns)."""
+    npat = a.shape[0]
+    nwords = (npat + 63) // 64
+    nchunks = (nwords + cw - 1) // cw
+    for c in prange(nchunks):
+        R = np.zeros((nslots, cw), np.uint64)
+        vals = np.empty(64, np.int64)
+        w0 = c * cw
+        n = min(cw, nwords - w0)
+        for w in range(n):
+            base = (w0 + w) * 64
+            for lane in range(min(64, npat - base)):
+                av = a[base + lane]
+                bv = b[base + lane]
+                for j in range(a_slots.shape[0]):
+                    R[a_slots[j], w] |= uint64((av >> j) & 1) << uint64(lane)
+                for j in range(b_slots.shape[0]):
+                    R[b_slots[j], w] |= uint64((bv >> j) & 1) << uint64(lane)
+        _run(ops, masks, R, n)
+        for w in range(n):
+            _extract(R, out_slots, w, signed, vals)
+            base = (w0 + w) * 64
+            for lane in range(min(64, npat - base)):
+                out[base + lane] = vals[lane]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add128(acc, hi, lo, v):
+    old = acc[lo]
+    acc[lo] = old + v
+    if acc[lo] < old:
+        acc[hi] += uint64(1)
+
+
+@njit(cache=True, nogil=True)
+def _add_square(acc, x):
+    """acc[SQ] += x*x exactly in 128 bits, for x < 2**63."""
+    xl = x & uint64(0xFFFFFFFF)
+    xh = x >> uint64(32)
+    _add128(acc, SQ_HI, SQ_LO, xl * xl)
+    t = uint64(2) * xh * xl
+    acc[SQ_HI] += (t >> uint64(32)) + xh * xh
+    _add128(acc, SQ_HI, SQ_LO, t << uint64(32))
+
+
+@njit(cache=True, parallel=True)
+def metrics_exhaustive(ops, masks, nslots, in_slots, in_bits, out_slots, signed, n_a, n_b,
+                       w_begin, w_end, cw, acc, facc, hist):
+    """Accumulate error statistics of pattern words ``[w_begin, w_end)`` against ``a*b``.
+
+    Patterns are laid out ``p = b + (a << n_b)``. Block ``k`` of ``acc.shape[0]`` blocks
+    adds its integer sums to ``acc[k]`` (128-bit sums as hi/lo pairs), its relative-error
+    sum and maximum to ``facc[k]`` and its signed log2 error histogram to ``hist[k]``.
+    """
+    nblocks = acc.shape[0]
+    nwords = w_end - w_begin
+    nchunks = (nwords + cw - 1) // cw
+    npat_total = 1 << (n_a + n_b)
+    hmid = (hist.shape[1] - 1) // 2
+    for k in prange(nblocks):
+        R = np.empty((nslots, cw), np.uint64)
+        vals = np.empty(64, np.int64)
+        a_acc = acc[k]
+        f_acc = facc[k]
+        h = hist[k]
+        for c in range(k * nchunks // nblocks, (k + 1) * nchunks // nblocks):
+            w0 = w_begin + c * cw
+            n = min(cw, w_end - w0)
+            _fill_exhaustive(R, in_slots, in_bits, w0, n)
+            _run(ops, masks, R, n)
+            for w in range(n):
+                _extract(R, out_slots, w, signed, vals)
+                base = (w0 + w) * 64
+                for lane in range(min(64, npat_total - base)):
+                    p = base + lane
+                    av = p >> n_b
+                    bv = p & ((1 << n_b) - 1)
+                    if signed:
+                        av -= ((av >> (n_a - 1)) & 1) << n_a
+                        bv -= ((bv >> (n_b - 1)) & 1) << n_b
+                    exact = av * bv
+                    e = vals[lane] - exact
+                    if exact != 0:
+                        a_acc[NONZERO] += uint64(1)
+                    if e == 0:
+                        h[hmid] += 1
+                        continue
+                    ae = uint64(e if e > 0 else -e)
+                    a_acc[ERRORS] += uint64(1)
+                    _add128(a_acc, ABS_HI, ABS_LO, ae)
+                    _add_square(a_acc, ae)
+                    if e > 0:
+                        _add128(a_acc, POS_HI, POS_LO, ae)
+                    else:
+                        _add128(a_acc, NEG_HI, NEG_LO, ae)
+                    if ae > a_acc[MAX_ABS]:
+                        a_acc[MAX_ABS] = ae
+                    if exact != 0:
+                        rel = np.float64(ae) / abs(np.float64(exact))
+                        f_acc[0] += rel
+                        if rel > f_acc[1]:
+                            f_acc[1] = rel
+                    bits = 0
+                    t = ae
+                    while t:
+                        bits += 1
+                        t >>= uint64(1)
+                    h[hmid + bits if e > 0 else hmid - bits] += 1
