@@ -1,0 +1,5 @@
+"""``python -m appmult_char`` runs the command line."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,186 @@
+"""The ``appmult-char`` command line.
+
+Errors in the user's input print as one ``error: file:line: problem`` line with exit
+status 1 (no traceback); warnings as ``warning: …`` lines. Library modules are imported
+inside the commands so that ``--help`` and small jobs start fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import click
+
+__all__ = ["main"]
+
+
+def _mapping_options(f):
+    """The operand-mapping and signedness options shared by the circuit commands."""
+    options = [
+        click.option("--signed", is_flag=True, help="Two's-complement operands and product."),
+        click.option("--a-bits", type=click.IntRange(min=1), help="Width of operand a (first inputs)."),
+        click.option("--b-bits", type=click.IntRange(min=1), help="Width of operand b (following inputs)."),
+        click.option("--a-bus", help="Input bus name of operand a, e.g. A for A[0], A[1], ..."),
+        click.option("--b-bus", help="Input bus name of operand b."),
+        click.option("--msb-first", is_flag=True, help="Positional operands and outputs are listed MSB first."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _user_errors(f):
+    """Turn `AppMultError` into one line on stderr and exit status 1; show warnings."""
+
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        from ._errors import AppMultError
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                return f(*args, **kwargs)
+            except AppMultError as exc:
+                click.echo(f"error: {exc}", err=True)
+                sys.exit(1)
+            finally:
+                for w in caught:
+                    click.echo(f"warning: {w.message}", err=True)
+
+    return wrapper
+
+
+def _simulator(path, signed, a_bits, b_bits, a_bus, b_bus, msb_first, backend="auto"):
+    from .io.blif import read_blif
+    from .operands import OperandMap
+    from .sim import Simulator
+
+    netlist = read_blif(path)
+    operands = OperandMap.infer(netlist, a_bits=a_bits, b_bits=b_bits, a_bus=a_bus, b_bus=b_bus, msb_first=msb_first)
+    return Simulator(netlist, operands, signed, backend)
+
+
+def _progress(items, label):
+    """A progress bar on stderr when there is more than one item to go through."""
+    if len(items) <= 1:
+        return contextlib.nullcontext(items)
+    return click.progressbar(items, label=label, file=sys.stderr, show_pos=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="appmult-char")
+def main():
+    """Characterize approximate multipliers from their gate-level netlists."""
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path())
+@click.option("-o", "--output", type=click.Path(), help="Output file (one input) or folder (several). "
+              "The format follows the suffix: .npz, or .txt/.txt.gz for the AppMult text.")
+@click.option("--format", "fmt", type=click.Choice(["npz", "txt", "txt.gz"]), default=None,
+              help="Output format when -o is a folder or absent (default npz).")
+@_mapping_options
+@click.option("--backend", type=click.Choice(["auto", "numba", "numpy"]), default="auto", show_default=True)
+@_user_errors
+def simulate(files, output, fmt, signed, a_bits, b_bits, a_bus, b_bus, msb_first, backend):
+    """Simulate BLIF circuits exhaustively into product LUTs.
+
+    \b
+    appmult-char simulate circuits/mul8x8u_trunc6.blif -o lut.npz
+    appmult-char simulate circuits/*.blif -o luts/ --format txt
+    """
+    from ._errors import AppMultError
+    from .io import lut_format, save_lut
+
+    several = len(files) > 1 or (output is not None and Path(output).is_dir())
+    if output is not None and not several and fmt is not None:
+        raise AppMultError("--format applies to an output folder; for one file the suffix of -o decides")
+    if several and output is not None and not Path(output).is_dir():
+        raise AppMultError("with several inputs, -o must be an existing folder", output)
+    if output is not None and not several:
+        lut_format(output)  # refuse an unknown suffix before simulating
+    written = []
+    with _progress(list(files), "simulating") as paths:
+        for path in paths:
+            sim = _simulator(path, signed, a_bits, b_bits, a_bus, b_bus, msb_first, backend)
+            lut = sim.lut()
+            if several or output is None:
+                target = Path(output or ".") / f"{Path(path).name.removesuffix('.blif')}.{fmt or 'npz'}"
+            else:
+                target = Path(output)
+            save_lut(lut, target, sim.netlist.tied)
+            m = lut.metrics()
+            written.append(f"{target}: {lut.n}x{lut.m} {'signed' if signed else 'unsigned'}, "
+                           f"ER {m.er:.6g}, MED {m.med:.6g}, WCE {m.wce}")
+    click.echo("\n".join(written))
+
+
+_SHOWN = ("er", "med", "nmed", "nmed_pow2", "mred", "mse", "wce", "wcre", "bias", "std",
+          "mae_percent", "wce_percent", "ep", "mre", "wcre_percent")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path())
+@_mapping_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per file, in a list).")
+@_user_errors
+def metrics(files, signed, a_bits, b_bits, a_bus, b_bus, msb_first, as_json):
+    """Exact error metrics, streamed over all input pairs (no LUT is built).
+
+    Works for wide circuits too (16x16 takes minutes on two cores).
+    """
+    results = []
+    for path in files:
+        sim = _simulator(path, signed, a_bits, b_bits, a_bus, b_bus, msb_first, "numba")
+        total = 1 << (sim.n + sim.m)
+        if total > 1 << 26:
+            with click.progressbar(length=total, label=f"{path}", file=sys.stderr) as bar:
+                result = sim.metrics(bar.update)
+        else:
+            result = sim.metrics()
+        results.append((path, result))
+    if as_json:
+        payload = [{"file": p, **r.to_dict()} for p, r in results]
+        click.echo(json.dumps(payload if len(files) > 1 else payload[0], indent=2))
+        return
+    for path, r in results:
+        click.echo(f"{path}: {r.n}x{r.m} {'signed' if r.signed else 'unsigned'}, {r.pairs} pairs")
+        for name in _SHOWN:
+            click.echo(f"  {name:13s} {getattr(r, name):.10g}")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path())
+@_mapping_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_user_errors
+def info(files, signed, a_bits, b_bits, a_bus, b_bus, msb_first, as_json):
+    """Netlist statistics and the operand mapping that simulation would use."""
+    rows = []
+    for path in files:
+        sim = _simulator(path, signed, a_bits, b_bits, a_bus, b_bus, msb_first, "numpy")
+        nl, ops = sim.netlist, sim.operands
+        rows.append({
+            "file": os.fspath(path), "model": nl.name, **nl.stats(),
+            "a": [nl.inputs[i] for i in ops.a_inputs], "b": [nl.inputs[i] for i in ops.b_inputs],
+            "product": [nl.outputs[i] for i in ops.outputs], "tied_constants": nl.tied,
+            "word_ops": sim.program.size, "slots": sim.program.nslots,
+        })
+    if as_json:
+        click.echo(json.dumps(rows if len(rows) > 1 else rows[0], indent=2))
+        return
+    for r in rows:
+        click.echo(f"{r['file']}: model {r['model']}")
+        for key in ("inputs", "outputs", "nodes", "cubes", "literals", "depth", "word_ops", "slots"):
+            click.echo(f"  {key:9s} {r[key]}")
+        click.echo(f"  a         {len(r['a'])} bits, LSB first: {' '.join(r['a'])}")
+        click.echo(f"  b         {len(r['b'])} bits, LSB first: {' '.join(r['b'])}")
+        click.echo(f"  product   {len(r['product'])} bits, LSB first: {' '.join(r['product'])}")
+        if r["tied_constants"]:
+            click.echo(f"  tied      {' '.join(r['tied_constants'])}")

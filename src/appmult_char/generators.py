@@ -1,0 +1,90 @@
+"""Gate-level multiplier generators, as `Netlist`s of SOP nodes.
+
+- `exact_multiplier(n, m)`: unsigned array multiplier; ``signed=True`` gives the
+  Baugh-Wooley form (complemented sign partial products plus a correction constant).
+- `truncated_multiplier(n, m, t)`: the classic approximate family that drops every
+  partial product of weight below ``2^t`` (truncated partial-product columns).
+
+Partial products are summed column by column with full and half adders, carries moving
+to the next column, and the result taken modulo ``2^(n+m)``. Inputs are ``A[i]``, ``B[j]``,
+outputs ``O[k]``, all LSB first.
+"""
+
+from __future__ import annotations
+
+from .netlist import Netlist, Node
+
+__all__ = ["exact_multiplier", "truncated_multiplier", "multiplier"]
+
+_XOR3 = ("100", "010", "001", "111")
+_MAJ = ("11-", "1-1", "-11")
+
+
+class _Builder:
+    def __init__(self):
+        self.nodes: dict[str, Node] = {}
+
+    def node(self, fanins, cubes, onset=True, name=None) -> str:
+        name = name or f"n{len(self.nodes)}"
+        self.nodes[name] = Node(name, tuple(fanins), tuple(cubes), onset)
+        return name
+
+
+def multiplier(n: int, m: int, signed: bool = False, truncate: int = 0, name: str | None = None) -> Netlist:
+    """An n x m multiplier dropping partial products of weight < 2^truncate (0: exact)."""
+    if n < 1 or m < 1:
+        raise ValueError("operand widths must be at least 1")
+    width = n + m
+    b = _Builder()
+    a_in = [f"A[{i}]" for i in range(n)]
+    b_in = [f"B[{j}]" for j in range(m)]
+    columns: list[list[str]] = [[] for _ in range(width)]
+    negative = 0  # weight of the complemented partial products (Baugh-Wooley)
+    for i in range(n):
+        for j in range(m):
+            k = i + j
+            if k < truncate:
+                continue
+            inverted = signed and (i == n - 1) != (j == m - 1)
+            if inverted:  # -x*2^k == (1-x)*2^k - 2^k
+                negative += 1 << k
+            columns[k].append(b.node([a_in[i], b_in[j]], ["11"], onset=not inverted))
+    correction = -negative % (1 << width)
+    if correction:
+        one = b.node([], [""])
+        for k in range(width):
+            if correction >> k & 1:
+                columns[k].append(one)
+    outputs = []
+    for k in range(width):
+        col = columns[k]
+        while len(col) > 1:
+            if len(col) >= 3:
+                x, y, z = col.pop(), col.pop(), col.pop()
+                col.insert(0, b.node([x, y, z], _XOR3))
+                carry = [x, y, z], _MAJ
+            else:
+                x, y = col.pop(), col.pop()
+                col.insert(0, b.node([x, y], ["10", "01"]))
+                carry = [x, y], ["11"]
+            if k + 1 < width:
+                columns[k + 1].append(b.node(*carry))
+        out = f"O[{k}]"
+        if col:
+            b.node([col[0]], ["1"], name=out)
+        else:
+            b.node([], [], name=out)
+        outputs.append(out)
+    kind = "s" if signed else "u"
+    default = f"mul{n}x{m}{kind}_exact" if not truncate else f"mul{n}x{m}{kind}_trunc{truncate}"
+    return Netlist(name or default, a_in + b_in, outputs, b.nodes)
+
+
+def exact_multiplier(n: int, m: int, signed: bool = False) -> Netlist:
+    """Exact n x m multiplier (Baugh-Wooley when signed)."""
+    return multiplier(n, m, signed)
+
+
+def truncated_multiplier(n: int, m: int, truncate: int, signed: bool = False) -> Netlist:
+    """n x m multiplier without the partial products of weight below ``2^truncate``."""
+    return multiplier(n, m, signed, truncate)
