@@ -6,6 +6,7 @@ import gzip
 import re
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from appmult_char import load_lut
@@ -53,6 +54,7 @@ def _evoapprox_header(path):
     return values
 
 
+@pytest.mark.filterwarnings("ignore::appmult_char.AppMultWarning")
 def test_evoapprox_published_metrics():
     """Our EvoApproxLib-named metrics round to the values in each circuit's header."""
     from appmult_char import simulate

@@ -184,3 +184,25 @@ def info(files, signed, a_bits, b_bits, a_bus, b_bus, msb_first, as_json):
         click.echo(f"  product   {len(r['product'])} bits, LSB first: {' '.join(r['product'])}")
         if r["tied_constants"]:
             click.echo(f"  tied      {' '.join(r['tied_constants'])}")
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(["exact", "truncated"]))
+@click.argument("n", type=click.IntRange(min=1, max=32))
+@click.argument("m", type=click.IntRange(min=1, max=32))
+@click.option("--signed", is_flag=True, help="Baugh-Wooley two's-complement multiplier.")
+@click.option("--truncate", type=click.IntRange(min=0), default=0,
+              help="Drop partial products of weight below 2^T (kind 'truncated').")
+@click.option("-o", "--output", type=click.Path(), required=True, help="BLIF file to write.")
+@_user_errors
+def generate(kind, n, m, signed, truncate, output):
+    """Write a generated n x m multiplier as BLIF (exact or truncated partial products)."""
+    from ._errors import AppMultError
+    from .generators import multiplier
+    from .io.blif import write_blif
+
+    if kind == "truncated" and truncate == 0:
+        raise AppMultError("a truncated multiplier needs --truncate T with T >= 1")
+    netlist = multiplier(n, m, signed, truncate if kind == "truncated" else 0)
+    write_blif(netlist, output)
+    click.echo(f"{output}: {netlist.name}, {len(netlist.nodes)} nodes")

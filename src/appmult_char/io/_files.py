@@ -39,6 +39,12 @@ def read_text(path: str | os.PathLike) -> str:
         raise AppMultError(f"not UTF-8 text (byte 0x{data[exc.start]:02x})", path, line) from None
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, mode: str = "wb"):
     """Open a temporary file beside `path`; rename it over `path` only on success."""
@@ -50,6 +56,7 @@ def atomic_output(path: str | os.PathLike, mode: str = "wb"):
     try:
         with os.fdopen(fd, mode) as fh:
             yield fh
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
