@@ -1,12 +1,14 @@
 """appmult-char: characterize approximate multipliers from their gate-level netlists.
 
 Parse a BLIF netlist, simulate it exhaustively into an exact product lookup table
-(`ProductLUT`), and compute its error metrics.
+(`ProductLUT`), compute its error metrics, and derive gradient tables for
+approximate-multiplier-aware retraining.
 """
 
 from ._errors import AppMultError, AppMultWarning, InternalError
 from .io import load_lut, save_lut
-from .io.appmult_text import read_lut_text, write_lut_text
+from .gradients import Gradient1D, GradientTables, lut1d, prediction_error, ste, window
+from .io.appmult_text import read_gradient_text, read_lut_text, write_gradient_text, write_lut_text
 from .io.blif import format_blif, parse_blif, read_blif, write_blif
 from .lut import ProductLUT, exact_table, operand_values
 from .metrics import ErrorMetrics
@@ -20,6 +22,8 @@ __all__ = [
     "read_blif", "parse_blif", "write_blif", "format_blif",
     "load_lut", "save_lut", "read_lut_text", "write_lut_text",
     "simulate", "evaluate", "circuit_metrics", "load_circuit", "exact_table", "operand_values",
+    "GradientTables", "Gradient1D", "ste", "window", "lut1d", "prediction_error",
+    "read_gradient_text", "write_gradient_text",
 ]
 
 __version__ = "0.1.0"

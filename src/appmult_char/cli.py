@@ -206,3 +206,111 @@ def generate(kind, n, m, signed, truncate, output):
     netlist = multiplier(n, m, signed, truncate if kind == "truncated" else 0)
     write_blif(netlist, output)
     click.echo(f"{output}: {netlist.name}, {len(netlist.nodes)} nodes")
+
+
+def _load_lut_input(path, signed, a_bits, b_bits, a_bus, b_bus, msb_first):
+    """A `ProductLUT` from a BLIF circuit (simulated), an `.npz` LUT or an AppMult text LUT."""
+    from .io import load_lut
+
+    if os.fspath(path).endswith(".blif"):
+        return _simulator(path, signed, a_bits, b_bits, a_bus, b_bus, msb_first).lut()
+    return load_lut(path, signed=signed)
+
+
+def _half_windows(text):
+    from ._errors import AppMultError
+
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise AppMultError(f"--half-window takes integers separated by commas, got '{text}'") from None
+    if not values:
+        raise AppMultError("--half-window is empty")
+    return values
+
+
+def _stem(path) -> str:
+    name = Path(path).name
+    for suffix in (".gz", ".txt", ".npz", ".blif", "_sop", "_lutfp"):
+        name = name.removesuffix(suffix)
+    return name
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path())
+@click.option("-o", "--output", type=click.Path(), required=True,
+              help="Output file (.txt, .txt.gz: AppMult gradient format; .npz: all tables), a folder, "
+                   "or a name with {W} for several half windows.")
+@click.option("--method", type=click.Choice(["ste", "window", "lut1d"]), default="window", show_default=True)
+@click.option("--half-window", "half_window", default=None,
+              help="Half window W, or several separated by commas (one file each). window: default 4; "
+                   "lut1d: smoothing, default none.")
+@click.option("--boundary", type=click.Choice(["symmetric", "reference"]), default="symmetric", show_default=True,
+              help="Boundary rule of the window method; 'reference' reproduces the published files.")
+@click.option("--variant", type=click.Choice(["slope", "mean"]), default="slope", show_default=True,
+              help="LUT-1D: least-squares slope, or mean of the 2-D window table over the interior.")
+@click.option("--format", "fmt", type=click.Choice(["txt", "txt.gz", "npz"]), default="txt", show_default=True,
+              help="Format of files written into an output folder.")
+@click.option("--plot", "plot_dir", type=click.Path(file_okay=False), default=None,
+              help="Also write PNG heatmaps and profiles into this folder (needs matplotlib).")
+@_mapping_options
+@_user_errors
+def gradient(input_path, output, method, half_window, boundary, variant, fmt, plot_dir,
+             signed, a_bits, b_bits, a_bus, b_bus, msb_first):
+    """Gradient tables for AppMult-aware retraining from a circuit or a LUT.
+
+    INPUT is a BLIF circuit, an .npz LUT or an AppMult text LUT. For every half window the
+    command prints a heuristic score (the gradient's first-order prediction error of the
+    LUT over 1 to 16 operand steps; lower is smoother-yet-faithful) and suggests the W
+    with the lowest one.
+
+    \b
+    appmult-char gradient circuits/mul8x8u_trunc6.blif -o g.txt --half-window 8
+    appmult-char gradient lut.npz -o grads/ --half-window 2,4,8,16,32 --plot plots/
+    """
+    from ._errors import AppMultError
+    from .gradients import lut1d, prediction_error, ste, window
+    from .io import lut_format
+    from .io.appmult_text import write_gradient_text
+    from .io.npz import save_gradients_npz
+
+    lut = _load_lut_input(input_path, signed, a_bits, b_bits, a_bus, b_bus, msb_first)
+    if method == "ste":
+        if half_window is not None:
+            raise AppMultError("--half-window does not apply to --method ste")
+        windows = [0]
+    else:
+        windows = _half_windows(half_window) if half_window is not None else [4 if method == "window" else 0]
+    folder = Path(output).is_dir()
+    if len(windows) > 1 and not folder and "{W}" not in output:
+        raise AppMultError("several half windows need -o to be a folder or to contain {W}", output)
+    stem = _stem(input_path)
+    rows = []
+    for w in windows:
+        if method == "window":
+            tables = window(lut, w, boundary)
+            name = f"{stem}_lutfp+bp_avg_{w}_{w}"
+        elif method == "lut1d":
+            tables = lut1d(lut, w, variant)
+            name = f"{stem}_lut1d_{variant}" + (f"_{w}" if w else "")
+        else:
+            tables = ste(lut)
+            name = f"{stem}_lutfp+bp_ste"
+        target = Path(output) / f"{name}.{fmt}" if folder else Path(output.replace("{W}", str(w)))
+        two_d = tables.expand() if method == "lut1d" else tables
+        if lut_format(target) == "npz":
+            save_gradients_npz(tables, target)
+        else:
+            write_gradient_text(two_d, target, os.fspath(input_path))
+        rows.append((w, prediction_error(two_d), target))
+        if plot_dir is not None:
+            from .plotting import plot_gradients
+
+            for png in plot_gradients(two_d, plot_dir, name):
+                click.echo(f"plot: {png}")
+    click.echo(f"{'W':>4}  {'prediction error':>16}  file")
+    for w, score, target in rows:
+        click.echo(f"{w:>4}  {score:16.4f}  {target}")
+    if len(rows) > 1:
+        best = min(rows, key=lambda r: r[1])[0]
+        click.echo(f"suggested half window: {best} (heuristic: lowest first-order prediction error)")

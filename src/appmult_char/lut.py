@@ -17,7 +17,7 @@ import numpy as np
 from ._errors import AppMultError
 from .metrics import ErrorMetrics
 
-__all__ = ["ProductLUT", "operand_values", "exact_table", "lut_dtype"]
+__all__ = ["ProductLUT", "operand_values", "exact_table", "lut_dtype", "to_numeric_order", "from_numeric_order"]
 
 
 def operand_values(bits: int, signed: bool) -> np.ndarray:
@@ -29,6 +29,20 @@ def operand_values(bits: int, signed: bool) -> np.ndarray:
 def exact_table(n: int, m: int, signed: bool) -> np.ndarray:
     """The exact product table of n x m operands, indexed by raw patterns."""
     return np.multiply.outer(operand_values(n, signed), operand_values(m, signed))
+
+
+def to_numeric_order(table: np.ndarray, n: int, m: int, signed: bool) -> np.ndarray:
+    """A copy of a raw-pattern-indexed table with rows/columns in operand value order."""
+    if not signed:
+        return table.copy()
+    return np.roll(table, (1 << (n - 1), 1 << (m - 1)), axis=(0, 1))
+
+
+def from_numeric_order(table: np.ndarray, n: int, m: int, signed: bool) -> np.ndarray:
+    """Inverse of `to_numeric_order`."""
+    if not signed:
+        return table.copy()
+    return np.roll(table, (-(1 << (n - 1)), -(1 << (m - 1))), axis=(0, 1))
 
 
 def lut_dtype(output_bits: int, signed: bool) -> np.dtype:
@@ -97,17 +111,13 @@ class ProductLUT:
         return ErrorMetrics.from_tables(self.table, self.exact_table(), self.n, self.m, self.signed, self.output_bits)
 
     def to_numeric_order(self) -> np.ndarray:
-        """The table with rows/columns in operand value order (a copy; unchanged if unsigned)."""
-        if not self.signed:
-            return self.table.copy()
-        return np.roll(np.roll(self.table, 1 << (self.n - 1), axis=0), 1 << (self.m - 1), axis=1)
+        """The table with rows/columns in operand value order (a copy)."""
+        return to_numeric_order(self.table, self.n, self.m, self.signed)
 
     @classmethod
     def from_numeric_order(cls, table: np.ndarray, n: int, m: int, signed: bool, **meta) -> "ProductLUT":
-        """Inverse of `to_numeric_order`."""
-        if signed:
-            table = np.roll(np.roll(table, -(1 << (n - 1)), axis=0), -(1 << (m - 1)), axis=1)
-        return cls(np.ascontiguousarray(table), n, m, signed, **meta)
+        """A LUT from a table in operand value order (inverse of `to_numeric_order`)."""
+        return cls(from_numeric_order(table, n, m, signed), n, m, signed, **meta)
 
     def save(self, path) -> None:
         """Save losslessly as `.npz` (the table under ``lut``)."""

@@ -17,8 +17,9 @@ from ..lut import ProductLUT, lut_dtype
 from ..metrics import ErrorMetrics
 from ._files import atomic_output, read_text
 
-__all__ = ["LUT_TITLE", "format_table", "lut_text_header", "write_lut_text", "read_sections", "read_lut_text",
-           "write_text"]
+__all__ = ["LUT_TITLE", "GRAD_A_TITLE", "GRAD_B_TITLE", "format_table", "lut_text_header", "write_lut_text",
+           "read_sections", "read_lut_text", "write_text", "gradient_text_header", "write_gradient_text",
+           "read_gradient_text"]
 
 LUT_TITLE = "LUT for approximate multiplier:"
 
@@ -125,3 +126,77 @@ def read_lut_text(path, signed: bool = False) -> ProductLUT:
     n, m = table.shape[0].bit_length() - 1, table.shape[1].bit_length() - 1
     name = os.path.basename(os.fspath(path)).split(".")[0]
     return ProductLUT(table.astype(lut_dtype(n + m, signed)), n, m, signed, n + m, name, os.fspath(path))
+
+
+GRAD_A_TITLE = "LUT for the gradient of the approximate multiplier w.r.t. the first operand:"
+GRAD_B_TITLE = "LUT for the gradient of the approximate multiplier w.r.t. the second operand:"
+
+
+def gradient_text_header(tables, source: str = "") -> str:
+    """The reference gradient script's INFO lines, computed in float32 as it does.
+
+    Means of float32 tables can differ from the published files in the last unit, whose
+    summation order is not NumPy's. The two "Mean relative error" lines of the published
+    files are left out: their definition is not documented and could not be
+    reconstructed from the values.
+    """
+    from ..gradients import ste
+
+    lut = tables.lut
+    w = tables.half_window if tables.half_window is not None else 0
+    f = lut.table.astype(np.float32)
+    exact = lut.exact_table().astype(np.float32)
+    e = f - exact
+    scale = np.float32(1 << (lut.n + lut.m))
+    hundred = np.float32(100)
+    straight = ste(lut)
+
+    def v(x) -> str:
+        return repr(float(x))
+
+    lines = [
+        f"file_name={source}, half_ws_a={w}, half_ws_b={w}, QUANTIZATION_BIT={lut.n}",
+        f"half smoothing window size for grad_a: {w}",
+        f"half smoothing window size for grad_b: {w}",
+        f"Mean squared error between lut_appmult and lut_accmult: {v(np.mean(e * e))}",
+        f"Error rate between lut_appmult and lut_mult: {v(np.mean((e != 0).astype(np.float32)) * hundred)}%",
+        f"Mean error distance between lut_appmult and lut_mult: {v(np.mean(np.abs(e)))}",
+        f"Normalized mean error distance between lut_appmult and lut_mult: "
+        f"{v(float(np.mean(np.abs(e))) / float(scale) * 100)}%",
+        f"Maximum error distance between lut_appmult and lut_mult: {v(np.abs(e).max())}",
+        f"Normalized maximum error distance between lut_appmult and lut_mult: {v(np.abs(e).max() / scale * hundred)}%",
+        f"Mean of lut_appmult: {v(np.mean(f))}",
+        f"Mean of lut_mult: {v(np.mean(exact))}",
+        f"Mean of grad_a: {v(np.mean(tables.grad_a))}",
+        f"Mean of grad_b: {v(np.mean(tables.grad_b))}",
+        f"Mean of grad_a_ste: {v(np.mean(straight.grad_a))}",
+        f"Mean of grad_b_ste: {v(np.mean(straight.grad_b))}",
+        f"Mean squared error between grad_a_ste and grad_a_smooth: {v(np.mean((straight.grad_a - tables.grad_a) ** 2))}",
+        f"Mean squared error between grad_b_ste and grad_b_smooth: {v(np.mean((straight.grad_b - tables.grad_b) ** 2))}",
+    ]
+    return "".join(f"INFO: {line}\n" for line in lines)
+
+
+def write_gradient_text(tables, path, source: str = "") -> None:
+    """Write the ``*_lutfp+bp_avg_W_W.txt`` format: header, LUT, then both int16 gradient tables."""
+    grad_a, grad_b = tables.quantized()
+    text = (gradient_text_header(tables, source) + LUT_TITLE + "\n" + format_table(tables.lut.table)
+            + GRAD_A_TITLE + "\n" + format_table(grad_a) + GRAD_B_TITLE + "\n" + format_table(grad_b))
+    write_text(path, text)
+
+
+def read_gradient_text(path, signed: bool = False):
+    """(ProductLUT, grad_a int16, grad_b int16) from a gradient file; all three sections required."""
+    where = os.fspath(path)
+    _, sections = read_sections(path)
+    for title in (LUT_TITLE, GRAD_A_TITLE, GRAD_B_TITLE):
+        if title not in sections:
+            raise AppMultError(f"section '{title}' is missing", where)
+    table = sections[LUT_TITLE]
+    for title in (GRAD_A_TITLE, GRAD_B_TITLE):
+        if sections[title].shape != table.shape:
+            raise AppMultError(f"section '{title}' has shape {sections[title].shape}, the LUT {table.shape}", where)
+    n, m = table.shape[0].bit_length() - 1, table.shape[1].bit_length() - 1
+    lut = ProductLUT(table.astype(lut_dtype(n + m, signed)), n, m, signed, n + m,
+                     os.path.basename(where).split(".")[0], where)
+    return lut, sections[GRAD_A_TITLE].astype(np.int16), sections[GRAD_B_TITLE].astype(np.int16)

@@ -11,7 +11,7 @@ from .._errors import AppMultError
 from ..lut import ProductLUT
 from ._files import atomic_output
 
-__all__ = ["save_npz", "load_npz"]
+__all__ = ["save_npz", "load_npz", "save_gradients_npz", "load_gradients_npz"]
 
 
 def save_npz(lut: ProductLUT, path) -> None:
@@ -44,3 +44,43 @@ def load_npz(path) -> ProductLUT:
     if "hash" in fields and str(fields["hash"]) != lut.hash:
         raise AppMultError("content hash does not match the stored LUT (file corrupted?)", where)
     return lut
+
+
+def save_gradients_npz(tables, path) -> None:
+    """Write gradient tables with their LUT: 2-D float32 ``grad_a``/``grad_b`` and their
+    int16 ``round(16 g)`` forms, or for LUT-1D the vectors ``grad_a_1d``/``grad_b_1d``."""
+    from ..gradients import Gradient1D
+
+    lut = tables.lut
+    common = dict(lut=lut.table, n=lut.n, m=lut.m, signed=lut.signed, output_bits=lut.output_bits,
+                  name=lut.name, source=lut.source or "", hash=lut.hash,
+                  half_window=tables.half_window if tables.half_window is not None else 0)
+    if isinstance(tables, Gradient1D):
+        arrays = dict(method="lut1d", variant=tables.variant, grad_a_1d=tables.g_a, grad_b_1d=tables.g_b)
+    else:
+        grad_a_q, grad_b_q = tables.quantized()
+        arrays = dict(method=tables.method, boundary=tables.boundary or "", grad_a=tables.grad_a,
+                      grad_b=tables.grad_b, grad_a_q=grad_a_q, grad_b_q=grad_b_q)
+    with atomic_output(path) as fh:
+        np.savez_compressed(fh, **common, **arrays)
+
+
+def load_gradients_npz(path):
+    """Read what `save_gradients_npz` wrote: `GradientTables` or `Gradient1D`."""
+    from ..gradients import Gradient1D, GradientTables
+
+    lut = load_npz(path)
+    with np.load(path, allow_pickle=False) as data:
+        fields = {k: data[k] for k in data.files}
+    where = os.fspath(path)
+    method = str(fields.get("method", ""))
+    w = int(fields.get("half_window", 0))
+    try:
+        if method == "lut1d":
+            return Gradient1D(lut, fields["grad_a_1d"], fields["grad_b_1d"], str(fields["variant"]), w)
+        if method:
+            return GradientTables(lut, fields["grad_a"], fields["grad_b"], method, w or None,
+                                  str(fields["boundary"]) or None)
+    except KeyError as exc:
+        raise AppMultError(f"gradient archive lacks {exc.args[0]}", where) from None
+    raise AppMultError("not a gradient archive (no 'method')", where)

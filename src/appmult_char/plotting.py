@@ -1,0 +1,103 @@
+"""Pictures for choosing a gradient estimator: heatmaps and one-row profiles (matplotlib,
+the optional ``plot`` extra). Everything is drawn in operand numeric order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ._errors import AppMultError
+from .gradients import GradientTables, numeric_values, smoothed, ste
+from .lut import to_numeric_order
+
+__all__ = ["plot_gradients"]
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise AppMultError("plots need matplotlib: pip install 'appmult-char[plot]'") from None
+    return plt
+
+
+def plot_gradients(tables: GradientTables, folder, stem: str) -> list[Path]:
+    """Write ``STEM_heatmaps.png`` (LUT error, each gradient beside STE) and
+    ``STEM_profile.png`` (product, smoothed product and gradients along the row and the
+    column whose error varies most); return their paths."""
+    plt = _pyplot()
+    lut = tables.lut
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    a_vals, b_vals = numeric_values(lut.n, lut.signed), numeric_values(lut.m, lut.signed)
+    extent = (b_vals[0] - 0.5, b_vals[-1] + 0.5, a_vals[-1] + 0.5, a_vals[0] - 0.5)
+
+    def numeric(t):
+        return to_numeric_order(t, lut.n, lut.m, lut.signed)
+
+    straight = ste(lut)
+    panels = [
+        ("LUT error (approx - exact)", numeric(lut.error()), "RdBu_r"),
+        (f"grad_a ({_label(tables)})", numeric(tables.grad_a), "viridis"),
+        ("grad_a, STE (= b)", numeric(straight.grad_a), "viridis"),
+        ("LUT (approx product)", numeric(lut.table), "magma"),
+        (f"grad_b ({_label(tables)})", numeric(tables.grad_b), "viridis"),
+        ("grad_b, STE (= a)", numeric(straight.grad_b), "viridis"),
+    ]
+    fig, axes = plt.subplots(2, 3, figsize=(15, 9.5), constrained_layout=True)
+    for ax, (title, data, cmap) in zip(axes.ravel(), panels):
+        if cmap == "RdBu_r":
+            lim = max(1, np.abs(data).max())
+            image = ax.imshow(data, cmap=cmap, vmin=-lim, vmax=lim, extent=extent, aspect="auto")
+        else:
+            image = ax.imshow(data, cmap=cmap, extent=extent, aspect="auto")
+        ax.set(title=title, xlabel="b", ylabel="a")
+        fig.colorbar(image, ax=ax, shrink=0.8)
+    for i, j in ((1, 2), (4, 5)):  # each gradient shares its colour scale with its STE neighbour
+        lo = min(panels[i][1].min(), panels[j][1].min())
+        hi = max(panels[i][1].max(), panels[j][1].max())
+        for k in (i, j):
+            axes.ravel()[k].images[0].set_clim(lo, hi)
+    fig.suptitle(f"{lut.name or stem}: {lut.n}x{lut.m} {'signed' if lut.signed else 'unsigned'}")
+    heatmaps = folder / f"{stem}_heatmaps.png"
+    fig.savefig(heatmaps, dpi=90)
+    plt.close(fig)
+
+    f = numeric(lut.table).astype(np.float64)
+    ga, gb = numeric(tables.grad_a), numeric(tables.grad_b)
+    w = tables.half_window or 0
+    err = numeric(lut.error()).astype(np.float64)
+    row, col = int(np.argmax(err.std(axis=1))), int(np.argmax(err.std(axis=0)))  # the liveliest row/column
+    fig, axes = plt.subplots(1, 2, figsize=(14, 5), constrained_layout=True)
+    for ax, x, prod, smooth, grad, exact, label, fixed in (
+        (axes[0], b_vals, f[row], smoothed(lut, w, 1)[row] if w else None, gb[row], a_vals[row], "b", f"a = {a_vals[row]}"),
+        (axes[1], a_vals, f[:, col], smoothed(lut, w, 0)[:, col] if w else None, ga[:, col], b_vals[col], "a",
+         f"b = {b_vals[col]}"),
+    ):
+        ax.plot(x, prod, lw=0.8, label="product (LUT)")
+        if smooth is not None:
+            ax.plot(x, smooth, lw=1.2, label=f"smoothed (W={w})")
+        ax.set(xlabel=label, ylabel="product", title=f"{fixed}")
+        twin = ax.twinx()
+        twin.plot(x, grad, color="C3", lw=1.0, label=f"d/d{label} ({_label(tables)})")
+        twin.axhline(exact, color="C3", ls=":", lw=1.0, label=f"STE = {exact}")
+        twin.set_ylabel("gradient")
+        lines = ax.get_legend_handles_labels()
+        more = twin.get_legend_handles_labels()
+        ax.legend(lines[0] + more[0], lines[1] + more[1], loc="upper left", fontsize=8)
+    profile = folder / f"{stem}_profile.png"
+    fig.savefig(profile, dpi=90)
+    plt.close(fig)
+    return [heatmaps, profile]
+
+
+def _label(tables: GradientTables) -> str:
+    if tables.method == "window":
+        return f"window W={tables.half_window}, {tables.boundary}"
+    if tables.method == "lut1d":
+        return f"LUT-1D {tables.boundary}" + (f", W={tables.half_window}" if tables.half_window else "")
+    return tables.method
