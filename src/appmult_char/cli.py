@@ -66,6 +66,14 @@ def _simulator(path, signed, a_bits, b_bits, a_bus, b_bus, msb_first, backend="a
     return Simulator(netlist, operands, signed, backend)
 
 
+def _is_folder(output: str) -> bool:
+    """An existing folder, or a name ending in a slash (created on demand)."""
+    if output.endswith(("/", os.sep)):
+        Path(output).mkdir(parents=True, exist_ok=True)
+        return True
+    return Path(output).is_dir()
+
+
 def _progress(items, label):
     """A progress bar on stderr when there is more than one item to go through."""
     if len(items) <= 1:
@@ -98,11 +106,11 @@ def simulate(files, output, fmt, signed, a_bits, b_bits, a_bus, b_bus, msb_first
     from ._errors import AppMultError
     from .io import lut_format, save_lut
 
-    several = len(files) > 1 or (output is not None and Path(output).is_dir())
+    several = len(files) > 1 or (output is not None and _is_folder(output))
     if output is not None and not several and fmt is not None:
         raise AppMultError("--format applies to an output folder; for one file the suffix of -o decides")
-    if several and output is not None and not Path(output).is_dir():
-        raise AppMultError("with several inputs, -o must be an existing folder", output)
+    if several and output is not None and not _is_folder(output):
+        raise AppMultError("with several inputs, -o must be a folder (an existing one, or a name ending in /)", output)
     if output is not None and not several:
         lut_format(output)  # refuse an unknown suffix before simulating
     written = []
@@ -281,9 +289,10 @@ def gradient(input_path, output, method, half_window, boundary, variant, fmt, pl
         windows = [0]
     else:
         windows = _half_windows(half_window) if half_window is not None else [4 if method == "window" else 0]
-    folder = Path(output).is_dir()
+    folder = _is_folder(output)
     if len(windows) > 1 and not folder and "{W}" not in output:
-        raise AppMultError("several half windows need -o to be a folder or to contain {W}", output)
+        raise AppMultError("several half windows need -o to be a folder (existing, or ending in /) "
+                           "or a name containing {W}", output)
     stem = _stem(input_path)
     rows = []
     for w in windows:
