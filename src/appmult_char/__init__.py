@@ -1,8 +1,8 @@
 """appmult-char: characterize approximate multipliers from their gate-level netlists.
 
 Parse a BLIF netlist, simulate it exhaustively into an exact product lookup table
-(`ProductLUT`), compute its error metrics, and derive gradient tables for
-approximate-multiplier-aware retraining.
+(`ProductLUT`), compute its error metrics, derive gradient tables for
+approximate-multiplier-aware retraining, and fit fast floating-point surrogates.
 """
 
 from ._errors import AppMultError, AppMultWarning, InternalError
@@ -15,6 +15,8 @@ from .metrics import ErrorMetrics
 from .netlist import Netlist, Node
 from .operands import OperandMap
 from .sim import Simulator, circuit_metrics, evaluate, load_circuit, simulate
+from .surrogates import (DrumHTP, HTPModel, LinearModel, MitchellHTP, NoiseModel, drum_lut, fidelity_report,
+                         mitchell_lut, model_from_dict)
 
 __all__ = [
     "AppMultError", "AppMultWarning", "InternalError",
@@ -24,6 +26,8 @@ __all__ = [
     "simulate", "evaluate", "circuit_metrics", "load_circuit", "exact_table", "operand_values",
     "GradientTables", "Gradient1D", "ste", "window", "lut1d", "prediction_error",
     "read_gradient_text", "write_gradient_text",
+    "HTPModel", "LinearModel", "NoiseModel", "MitchellHTP", "DrumHTP", "mitchell_lut", "drum_lut",
+    "fidelity_report", "model_from_dict",
 ]
 
 __version__ = "0.1.0"

@@ -216,12 +216,14 @@ def generate(kind, n, m, signed, truncate, output):
     click.echo(f"{output}: {netlist.name}, {len(netlist.nodes)} nodes")
 
 
-def _load_lut_input(path, signed, a_bits, b_bits, a_bus, b_bus, msb_first):
-    """A `ProductLUT` from a BLIF circuit (simulated), an `.npz` LUT or an AppMult text LUT."""
+def _load_lut_input(path, signed, a_bits, b_bits, a_bus, b_bus, msb_first, simulator=False):
+    """A `ProductLUT` from a BLIF circuit (simulated), an `.npz` LUT or an AppMult text LUT;
+    with `simulator`, a BLIF circuit comes back as its `Simulator` instead (no LUT built)."""
     from .io import load_lut
 
     if os.fspath(path).endswith(".blif"):
-        return _simulator(path, signed, a_bits, b_bits, a_bus, b_bus, msb_first).lut()
+        sim = _simulator(path, signed, a_bits, b_bits, a_bus, b_bus, msb_first)
+        return sim if simulator else sim.lut()
     return load_lut(path, signed=signed)
 
 
@@ -323,3 +325,45 @@ def gradient(input_path, output, method, half_window, boundary, variant, fmt, pl
     if len(rows) > 1:
         best = min(rows, key=lambda r: r[1])[0]
         click.echo(f"suggested half window: {best} (heuristic: lowest first-order prediction error)")
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path())
+@click.option("-o", "--output", type=click.Path(), help="Write the fitted HTP model as JSON.")
+@click.option("--emit", type=click.Path(), help="Write the fitted HTP model as a NumPy Python function.")
+@click.option("--tie", is_flag=True, help="Search l == k only (a smaller grid).")
+@click.option("--max-pairs", type=click.IntRange(min=16), default=1 << 16, show_default=True,
+              help="Fit on all pairs up to this many, else on this many random pairs.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the pair sample and of the noise model.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_mapping_options
+@_user_errors
+def htp(input_path, output, emit, tie, max_pairs, seed, as_json, signed, a_bits, b_bits, a_bus, b_bus, msb_first):
+    """Fit surrogate models (HTP, linear, noise) and report how faithful each is.
+
+    INPUT is a BLIF circuit, an .npz LUT or an AppMult text LUT. Circuits wider than the
+    --max-pairs budget are fitted on a seeded random sample of pairs.
+
+    \b
+    appmult-char htp circuits/mul8x8u_trunc6.blif
+    appmult-char htp circuits/mul8x8u_trunc6.blif -o htp.json --emit htp.py
+    """
+    from .io.appmult_text import write_text
+    from .surrogates import fidelity_report
+
+    source = _load_lut_input(input_path, signed, a_bits, b_bits, a_bus, b_bus, msb_first, simulator=True)
+    report, models = fidelity_report(source, max_pairs, seed, tie)
+    report["input"] = os.fspath(input_path)
+    if output:
+        write_text(output, json.dumps(models["htp"].to_dict(), indent=2) + "\n")
+    if emit:
+        write_text(emit, models["htp"].to_source())
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    how = f"{report['pairs']} random pairs (seed {seed})" if report["sampled"] else f"all {report['pairs']} pairs"
+    click.echo(f"{input_path}: {report['n']}x{report['m']} {'signed' if report['signed'] else 'unsigned'}, {how}")
+    click.echo(f"  {'model':8s} {'MAE':>12s} {'max error':>12s} {'error rate':>10s} {'terms':>6s}")
+    for name, r in report["models"].items():
+        click.echo(f"  {name:8s} {r['mae']:12.4f} {r['max_error']:12.4f} {r['error_rate']:10.4f} {r['terms']:6d}")
+    click.echo(f"  HTP: {models['htp']!r}")

@@ -1,0 +1,12 @@
+"""Floating-point surrogates of an approximate multiplier (seed 003, TorchApprox):
+HTP regression models, analytic HTP models of logarithmic multipliers, and the linear and
+noise baselines, with a fidelity report against the LUT."""
+
+from .baselines import LinearModel, NoiseModel
+from .data import training_pairs
+from .htp import HTPModel
+from .logmult import DrumHTP, MitchellHTP, drum_lut, mitchell_lut
+from .report import fidelity_report, model_from_dict
+
+__all__ = ["HTPModel", "LinearModel", "NoiseModel", "MitchellHTP", "DrumHTP", "mitchell_lut", "drum_lut",
+           "training_pairs", "fidelity_report", "model_from_dict"]

@@ -1,0 +1,52 @@
+"""Fidelity of surrogates against a LUT: MAE, max error, error rate of the rounded
+prediction, and the number of terms (the evaluation cost)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._errors import AppMultError
+from .baselines import LinearModel, NoiseModel
+from .data import FULL_LIMIT, training_pairs
+from .htp import HTPModel
+from .logmult import DrumHTP, MitchellHTP
+
+__all__ = ["fidelity", "fidelity_report", "model_from_dict"]
+
+_TYPES = {"htp": HTPModel, "linear": LinearModel, "noise": NoiseModel, "mitchell": MitchellHTP, "drum": DrumHTP}
+
+
+def model_from_dict(data: dict):
+    """Rebuild any surrogate from its `to_dict()`."""
+    kind = data.get("type")
+    if kind not in _TYPES:
+        raise AppMultError(f"unknown surrogate type {kind!r} (one of {', '.join(_TYPES)})")
+    return _TYPES[kind].from_dict(data)
+
+
+def fidelity(model, x, w, y) -> dict:
+    """Scores of one fitted model on operand values `x`, `w` and products `y`."""
+    error = model.predict(x, w) - y
+    return {
+        "mae": float(np.mean(np.abs(error))),
+        "max_error": float(np.max(np.abs(error))),
+        "error_rate": float(np.mean(np.round(model.predict(x, w)) != y)),
+        "terms": len(model.terms),
+    }
+
+
+def fidelity_report(source, max_pairs: int = FULL_LIMIT, seed: int = 0, tie: bool = False):
+    """Fit HTP, linear and noise surrogates to a `ProductLUT` or `Simulator` and score each
+    on the same pairs (see `training_pairs`). Returns ``(report dict, fitted models)``."""
+    x, w, y = training_pairs(source, max_pairs, seed)
+    models = {
+        "htp": HTPModel(tie=tie).fit(x, w, y, x_bits=source.n, w_bits=source.m),
+        "linear": LinearModel().fit(x, w, y),
+        "noise": NoiseModel(seed).fit(x, w, y),
+    }
+    report = {
+        "n": source.n, "m": source.m, "signed": source.signed, "pairs": int(x.size),
+        "sampled": bool(x.size < 1 << (source.n + source.m)), "seed": seed,
+        "models": {name: {**fidelity(model, x, w, y), "model": model.to_dict()} for name, model in models.items()},
+    }
+    return report, models
