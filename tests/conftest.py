@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
+
+# Without a GPU, the CUDA kernels run in Numba's CUDA simulator (set before numba.cuda loads).
+if "NUMBA_ENABLE_CUDASIM" not in os.environ and not (shutil.which("nvidia-smi") or os.path.exists("/dev/nvidia0")):
+    os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
+SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
 
 ROOT = Path(__file__).resolve().parent.parent
 

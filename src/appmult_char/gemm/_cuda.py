@@ -1,0 +1,244 @@
+"""Numba CUDA kernels of the LUT GEMM, generated from templates and compiled on first use.
+
+Forward, ``out[z,i,j] = sum_k lut[A[z,i,k] * stride + B[z,k,j]]``: a block of 32x8 threads
+computes a 64x128 tile, each thread 8 rows x 4 columns in registers. The LUT sits in
+dynamic shared memory as 16-bit entries (32 KB at 7x7 bits, 128 KB at 8x8 — Hopper allows
+227 KB per block); tiles of ``A`` (premultiplied by the row stride) and ``B`` are staged
+in static shared memory. The 32 lanes of a warp share one output row, so each lookup
+instruction reads a single LUT row: at most 2 (7-bit) or 4 (8-bit) words per bank.
+
+Backward, ``out[z,p,q] = scale * sum_l X[z,p,l] * T[F[z,p,q] * stride + V[z,q,l]]``: each
+warp owns a 4x8 output tile and its 32 lanes split the reduction index ``l`` (again one
+table row per lookup instruction), finishing with a warp shuffle reduction. The table is
+float32 in shared memory when it fits (7-bit), else 16-bit codes biased by 32768 (8-bit).
+
+Operand widths, shapes and strides are run-time arguments: nothing is recompiled per
+width. Kernels are generated per (table type, accumulator type) only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["forward_kernel", "backward_kernel", "transpose_kernel", "FWD_TILE", "BWD_TILE", "THREADS",
+           "set_dynamic_shared"]
+
+THREADS = (32, 8)
+FWD_TILE = (64, 128, 32)  # rows, columns, k chunk
+_TM, _TN = 8, 4
+BWD_TILE = (32, 8)  # outputs per block: 8 warps x 4 rows, 8 columns
+_TP, _TQ = 4, 8
+
+_FWD = '''
+def kernel(A, B, lut32, stride, amask, bmask, out):
+    s32 = cuda.shared.array(0, uint32)
+    s_lut = cuda.shared.array(0, {lut_t})
+    s_a = cuda.shared.array(({bk}, {bm}), int32)
+    s_b = cuda.shared.array(({bk}, {bn}), int32)
+    tx = cuda.threadIdx.x
+    ty = cuda.threadIdx.y
+    tid = ty * 32 + tx
+    z = cuda.blockIdx.z
+    M = A.shape[1]
+    K = A.shape[2]
+    N = B.shape[2]
+    row0 = cuda.blockIdx.y * {bm}
+    col0 = cuda.blockIdx.x * {bn}
+    for t in range(tid, lut32.shape[0], 256):
+        s32[t] = lut32[t]
+{acc_init}
+    for k0 in range(0, K, {bk}):
+        cuda.syncthreads()
+        for e in range(tid, {bm} * {bk}, 256):
+            r = e // {bk}
+            kk = e - r * {bk}
+            i = row0 + r
+            k = k0 + kk
+            s_a[kk, r] = int32((A[z, i, k] & amask) * stride) if i < M and k < K else int32(0)
+        for e in range(tid, {bk} * {bn}, 256):
+            kk = e // {bn}
+            c = e - kk * {bn}
+            k = k0 + kk
+            j = col0 + c
+            s_b[kk, c] = int32(B[z, k, j] & bmask) if k < K and j < N else int32(0)
+        cuda.syncthreads()
+        klen = min({bk}, K - k0)
+        for kk in range(klen):
+{loads}
+{macs}
+{store}
+'''
+
+_BWD = '''
+def kernel(X, F, V, table, stride, fmask, vmask, scale, out):
+    s_t = cuda.shared.array(0, {tab_t})
+    tx = cuda.threadIdx.x
+    ty = cuda.threadIdx.y
+    tid = ty * 32 + tx
+    z = cuda.blockIdx.z
+    zf = z if F.shape[0] > 1 else 0
+    zv = z if V.shape[0] > 1 else 0
+    P = X.shape[1]
+    L = X.shape[2]
+    Q = F.shape[2]
+    for t in range(tid, table.shape[0], 256):
+        s_t[t] = table[t]
+    cuda.syncthreads()
+    p0 = cuda.blockIdx.y * {bp} + ty * {tp}
+    q0 = cuda.blockIdx.x * {tq}
+{base_init}
+    for l in range(tx, L, 32):
+{xv_loads}
+{fmas}
+{reduce_store}
+'''
+
+
+def _fwd_source(lut_t: str, acc_t: str) -> str:
+    bm, bn, bk = FWD_TILE
+    acc_init = "\n".join(f"    acc_{r}_{c} = {acc_t}(0)" for r in range(_TM) for c in range(_TN))
+    loads = "\n".join([f"            a{r} = s_a[kk, ty * {_TM} + {r}]" for r in range(_TM)]
+                      + [f"            b{c} = s_b[kk, tx + {32 * c}]" for c in range(_TN)])
+    macs = "\n".join(f"            acc_{r}_{c} = {acc_t}(acc_{r}_{c} + {acc_t}(s_lut[a{r} + b{c}]))"
+                     for r in range(_TM) for c in range(_TN))
+    store = []
+    for r in range(_TM):
+        store.append(f"    i = row0 + ty * {_TM} + {r}")
+        store.append("    if i < M:")
+        for c in range(_TN):
+            store.append(f"        j = col0 + tx + {32 * c}")
+            store.append(f"        if j < N:")
+            store.append(f"            out[z, i, j] = acc_{r}_{c}")
+    return _FWD.format(lut_t=lut_t, bm=bm, bn=bn, bk=bk, acc_init=acc_init, loads=loads, macs=macs,
+                       store="\n".join(store))
+
+
+def _bwd_source(tab_t: str, simulator: bool) -> str:
+    bp = 8 * _TP
+    base_init = []
+    for r in range(_TP):
+        base_init.append(f"    pr{r} = min(p0 + {r}, P - 1)")
+    for c in range(_TQ):
+        base_init.append(f"    qc{c} = min(q0 + {c}, Q - 1)")
+    for r in range(_TP):
+        for c in range(_TQ):
+            base_init.append(f"    f_{r}_{c} = int32((F[zf, pr{r}, qc{c}] & fmask) * stride)")
+            base_init.append(f"    s_{r}_{c} = float32(0)")
+    xv = [f"        x{r} = X[z, pr{r}, l]" for r in range(_TP)]
+    xv += [f"        v{c} = int32(V[zv, qc{c}, l] & vmask)" for c in range(_TQ)]
+    if tab_t == "float32":
+        fmas = [f"        s_{r}_{c} = float32(s_{r}_{c} + x{r} * s_t[f_{r}_{c} + v{c}])"
+                for r in range(_TP) for c in range(_TQ)]
+    else:  # 16-bit codes biased by 32768
+        fmas = [f"        s_{r}_{c} = float32(s_{r}_{c} + x{r} * float32(int32(s_t[f_{r}_{c} + v{c}]) - int32(32768)))"
+                for r in range(_TP) for c in range(_TQ)]
+    red = []
+    if simulator:  # the CUDA simulator has no warp shuffles: the same sums through shared memory
+        red.append(f"    s_red = cuda.shared.array((8, {_TP * _TQ}, 32), float32)")
+        red += [f"    s_red[ty, {r * _TQ + c}, tx] = s_{r}_{c}" for r in range(_TP) for c in range(_TQ)]
+        red.append("    cuda.syncthreads()")
+    for r in range(_TP):
+        for c in range(_TQ):
+            if simulator:
+                red += [f"    w = s_{r}_{c}", "    if tx == 0:", "        for t in range(1, 32):",
+                        f"            w += s_red[ty, {r * _TQ + c}, t]"]
+            else:
+                red.append(f"    w = s_{r}_{c}")
+                red += [f"    w += cuda.shfl_down_sync(0xFFFFFFFF, w, {o})" for o in (16, 8, 4, 2, 1)]
+            red.append(f"    if tx == 0 and p0 + {r} < P and q0 + {c} < Q:")
+            red.append(f"        out[z, p0 + {r}, q0 + {c}] = w * scale")
+    return _BWD.format(tab_t=tab_t, bp=bp, tp=_TP, tq=_TQ, base_init="\n".join(base_init), xv_loads="\n".join(xv),
+                       fmas="\n".join(fmas), reduce_store="\n".join(red))
+
+
+_CACHE: dict = {}
+
+
+def _compile(source: str, name: str):
+    import numba
+    from numba import cuda
+
+    namespace = {"cuda": cuda, "min": min,
+                 **{t: getattr(numba, t) for t in ("int8", "uint8", "int16", "uint16", "int32", "uint32",
+                                                            "int64", "uint64", "float32", "float64")}}
+    exec(compile(source, f"<appmult_char.gemm {name}>", "exec"), namespace)
+    return cuda.jit(namespace["kernel"])
+
+
+def forward_kernel(lut_dtype: np.dtype, acc_dtype: np.dtype):
+    """The forward kernel for a 16-bit LUT type (int16/uint16) and int32/int64 accumulators."""
+    key = ("fwd", np.dtype(lut_dtype).name, np.dtype(acc_dtype).name)
+    if key not in _CACHE:
+        _CACHE[key] = _compile(_fwd_source(key[1], key[2]), "forward")
+    return _CACHE[key]
+
+
+def backward_kernel(table_kind: str):
+    """The backward kernel for a float32 table (``"float32"``) or biased 16-bit codes (``"uint16"``)."""
+    import numba
+
+    key = ("bwd", table_kind)
+    if key not in _CACHE:
+        _CACHE[key] = _compile(_bwd_source(table_kind, bool(numba.config.ENABLE_CUDASIM)), "backward")
+    return _CACHE[key]
+
+
+_TRANSPOSE = '''
+def kernel(x, out):
+    tile = cuda.shared.array((32, 33), dtype={dtype})
+    z = cuda.blockIdx.z
+    i0 = cuda.blockIdx.y * 32
+    j0 = cuda.blockIdx.x * 32
+    tx = cuda.threadIdx.x
+    for r in range(cuda.threadIdx.y, 32, 8):
+        if i0 + r < x.shape[1] and j0 + tx < x.shape[2]:
+            tile[r, tx] = x[z, i0 + r, j0 + tx]
+    cuda.syncthreads()
+    for r in range(cuda.threadIdx.y, 32, 8):
+        if j0 + r < x.shape[2] and i0 + tx < x.shape[1]:
+            out[z, j0 + r, i0 + tx] = tile[tx, r]
+'''
+
+
+def transpose_kernel(dtype: np.dtype):
+    """``out[z, j, i] = x[z, i, j]`` through 32x32 shared-memory tiles (coalesced both ways)."""
+    key = ("transpose", np.dtype(dtype).name)
+    if key not in _CACHE:
+        _CACHE[key] = _compile(_TRANSPOSE.format(dtype=key[1]), "transpose")
+    return _CACHE[key]
+
+
+_OPTED_IN: dict = {}
+
+
+def set_dynamic_shared(kernel, args, nbytes: int) -> None:
+    """Let `kernel`, compiled for the types of `args`, use `nbytes` of dynamic shared memory.
+
+    Above 48 KB the CUDA driver needs an explicit opt-in per function
+    (``CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES``); Numba has no public call for
+    it, so this goes through the compiled function's driver handle.
+    """
+    import numba
+    from numba import cuda
+
+    if nbytes <= 48 * 1024 or numba.config.ENABLE_CUDASIM:
+        return
+    signature = tuple(numba.typeof(a) for a in args)
+    compiled = kernel.compile(signature)
+    cufunc = compiled._codelibrary.get_cufunc()
+    if _OPTED_IN.get(id(cufunc), 0) >= nbytes:
+        return
+    attribute = 8  # CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+    try:
+        from cuda.bindings import driver as cudadrv
+    except ImportError:
+        from numba.cuda.cudadrv.driver import driver as ctypes_driver
+
+        ctypes_driver.cuFuncSetAttribute(cufunc.handle, attribute, nbytes)
+    else:
+        handle = cufunc.handle
+        err, = cudadrv.cuFuncSetAttribute(handle, cudadrv.CUfunction_attribute(attribute), nbytes)
+        if int(err) != 0:
+            raise RuntimeError(f"cuFuncSetAttribute({nbytes} bytes) failed: {err}")
+    _OPTED_IN[id(cufunc)] = nbytes
+    cuda.synchronize()

@@ -1,0 +1,144 @@
+"""LUT GEMM kernels on CPU and CUDA (Numba's simulator without a GPU, small shapes): exact
+multipliers give integer matmul, STE backward gives the analytic gradients, any shape."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from appmult_char import AppMultError, ProductLUT, lut1d, window
+from appmult_char.gemm import LutGemm
+
+from .conftest import SIMULATOR
+
+
+def codes(rng, shape, bits, signed):
+    lo, hi = (-(1 << (bits - 1)), 1 << (bits - 1)) if signed else (0, 1 << bits)
+    return rng.integers(lo, hi, shape).astype(np.int16)
+
+
+def values(c, bits, signed):
+    return c.astype(np.int64)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 8), m=st.integers(1, 8), signed=st.booleans(), M=st.integers(1, 70), K=st.integers(1, 70),
+       N=st.integers(1, 70), seed=st.integers(0, 2**32 - 1))
+def test_cpu_exact_lut_gemm_is_integer_matmul(n, m, signed, M, K, N, seed):
+    rng = np.random.default_rng(seed)
+    A, B = codes(rng, (M, K), n, signed), codes(rng, (K, N), m, signed)
+    C = LutGemm(ProductLUT.exact(n, m, signed)).forward(A, B)
+    assert np.array_equal(C, A.astype(np.int64) @ B.astype(np.int64))
+
+
+def test_cpu_batched_and_folded_shapes_and_int64_accumulation():
+    rng = np.random.default_rng(1)
+    g = LutGemm(ProductLUT.exact(8, 8))
+    A, B = codes(rng, (3, 5, 17), 8, False), codes(rng, (3, 17, 6), 8, False)
+    assert np.array_equal(g.forward(A, B), A.astype(np.int64) @ B.astype(np.int64))
+    A4 = codes(rng, (2, 3, 4, 17), 8, False)
+    B2 = codes(rng, (17, 6), 8, False)
+    assert np.array_equal(g.forward(A4, B2), A4.astype(np.int64) @ B2.astype(np.int64))
+    assert g.accumulator(40_000) == np.int64 and g.accumulator(1000) == np.int32
+    A = np.full((1, 40_000), 255, dtype=np.uint8)
+    B = np.full((40_000, 1), 255, dtype=np.uint8)
+    assert g.forward(A, B)[0, 0] == 40_000 * 255 * 255  # beyond int32
+
+
+def test_cpu_approximate_lut_gemm_sums_table_entries():
+    rng = np.random.default_rng(2)
+    table = rng.integers(-500, 500, (16, 8))
+    A, B = rng.integers(0, 16, (9, 13)), rng.integers(0, 8, (13, 7))
+    C = LutGemm(ProductLUT(table, 4, 3, output_bits=12)).forward(A, B)
+    assert np.array_equal(C, table[A[:, :, None], B[None, :, :]].sum(axis=1))
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(2, 8), m=st.integers(2, 8), signed=st.booleans(), M=st.integers(1, 40), K=st.integers(1, 40),
+       N=st.integers(1, 40), seed=st.integers(0, 2**32 - 1))
+def test_cpu_ste_backward_is_analytic(n, m, signed, M, K, N, seed):
+    rng = np.random.default_rng(seed)
+    A, B = codes(rng, (M, K), n, signed), codes(rng, (K, N), m, signed)
+    grad_C = rng.standard_normal((M, N)).astype(np.float32)
+    for gradients in (None, lut1d(ProductLUT.exact(n, m, signed))):
+        gA, gB = LutGemm(ProductLUT.exact(n, m, signed), gradients).backward(A, B, grad_C)
+        np.testing.assert_allclose(gA, grad_C.astype(np.float64) @ B.T, rtol=1e-4, atol=1e-3 * (1 << m))
+        np.testing.assert_allclose(gB, A.T.astype(np.float64) @ grad_C, rtol=1e-4, atol=1e-3 * (1 << n))
+
+
+def test_cpu_window_backward_uses_the_tables():
+    rng = np.random.default_rng(3)
+    lut = ProductLUT(rng.integers(0, 4000, (64, 64)), 6, 6)
+    tables = window(lut, 2)
+    A, B = rng.integers(0, 64, (5, 7)), rng.integers(0, 64, (7, 4))
+    grad_C = rng.standard_normal((5, 4)).astype(np.float32)
+    gA, gB = LutGemm(lut, tables).backward(A, B, grad_C)
+    qa, qb = (q.astype(np.float64) / 16 for q in tables.quantized())
+    np.testing.assert_allclose(gA, np.einsum("ij,ikj->ik", grad_C, qa[A[:, :, None], B[None, :, :]]), rtol=1e-5)
+    np.testing.assert_allclose(gB, np.einsum("ij,ikj->kj", grad_C, qb[A[:, :, None], B[None, :, :]]), rtol=1e-5)
+
+
+def test_shape_and_type_errors():
+    g = LutGemm(ProductLUT.exact(4, 4))
+    with pytest.raises(AppMultError, match="inner dimensions"):
+        g.forward(np.zeros((2, 3), int), np.zeros((4, 2), int))
+    with pytest.raises(AppMultError, match="integers"):
+        g.forward(np.zeros((2, 3)), np.zeros((3, 2), int))
+    with pytest.raises(AppMultError, match="backend"):
+        LutGemm(ProductLUT.exact(4, 4), backend="tpu")
+    with pytest.raises(AppMultError, match="shared memory"):
+        LutGemm(ProductLUT.exact(9, 8), backend="cuda")
+
+
+# -- CUDA: the same kernels the GPU runs (simulated in CI, small shapes there) -------------
+
+CUDA_CASES = [(7, 7, False, (1, 9, 40, 33)), (8, 8, True, (1, 5, 37, 9)), (8, 8, False, (2, 3, 33, 130)),
+              (4, 3, True, (1, 70, 5, 3))]
+if not SIMULATOR:  # a real GPU: also shapes that are not multiples of any tile, and larger
+    CUDA_CASES += [(7, 7, False, (1, 257, 300, 129)), (8, 8, False, (1, 1000, 517, 999)), (8, 8, True, (3, 65, 129, 255))]
+
+
+@pytest.mark.parametrize("n,m,signed,shape", CUDA_CASES)
+def test_cuda_forward_and_backward(n, m, signed, shape):
+    Z, M, K, N = shape
+    rng = np.random.default_rng(n * 100 + M)
+    A = codes(rng, (Z, M, K), n, signed).astype(np.int8 if signed else np.uint8)
+    B = codes(rng, (Z, K, N), m, signed).astype(np.int8 if signed else np.uint8)
+    lut = ProductLUT.exact(n, m, signed)
+    gpu, cpu = LutGemm(lut, backend="cuda"), LutGemm(lut)
+    C = gpu.forward(A, B)
+    assert np.array_equal(C, A.astype(np.int64) @ B.astype(np.int64))
+    grad_C = rng.standard_normal((Z, M, N)).astype(np.float32)
+    gA, gB = gpu.backward(A, B, grad_C)
+    cA, cB = cpu.backward(A, B, grad_C)
+    np.testing.assert_allclose(gA, cA, rtol=1e-4, atol=1e-3 * (1 << m))
+    np.testing.assert_allclose(gB, cB, rtol=1e-4, atol=1e-3 * (1 << n))
+    exact_A = grad_C.astype(np.float64) @ np.swapaxes(B, 1, 2).astype(np.float64)
+    np.testing.assert_allclose(gA, exact_A, rtol=1e-4, atol=1e-3 * (1 << m))
+
+
+def test_cuda_approximate_lut_and_device_arrays():
+    from numba import cuda
+
+    rng = np.random.default_rng(5)
+    table = rng.integers(0, 60000, (256, 256))
+    lut = ProductLUT(table, 8, 8)
+    A, B = rng.integers(0, 256, (1, 6, 21)).astype(np.uint8), rng.integers(0, 256, (1, 21, 5)).astype(np.uint8)
+    expected = table[A[0][:, :, None], B[0][None, :, :]].sum(axis=1)
+    gemm = LutGemm(lut, backend="cuda")
+    out = gemm.forward(cuda.to_device(A), cuda.to_device(B))
+    if SIMULATOR:  # simulated device arrays are host arrays in disguise
+        out = out.copy_to_host() if hasattr(out, "copy_to_host") else out
+    else:  # results stay on the GPU, in the kind of array the operands were
+        assert cuda.is_cuda_array(out)
+        out = out.copy_to_host()
+        import cupy
+        import torch
+
+        c = gemm.forward(cupy.asarray(A), cupy.asarray(B))
+        assert isinstance(c, cupy.ndarray) and np.array_equal(cupy.asnumpy(c)[0], expected)
+        t = gemm.forward(torch.as_tensor(A, device="cuda"), torch.as_tensor(B, device="cuda"))
+        assert t.is_cuda and np.array_equal(t.cpu().numpy()[0], expected)
+    assert np.array_equal(out[0], expected)
