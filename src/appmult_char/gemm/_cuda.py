@@ -214,31 +214,32 @@ _OPTED_IN: dict = {}
 def set_dynamic_shared(kernel, args, nbytes: int) -> None:
     """Let `kernel`, compiled for the types of `args`, use `nbytes` of dynamic shared memory.
 
-    Above 48 KB the CUDA driver needs an explicit opt-in per function
-    (``CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES``); Numba has no public call for
-    it, so this goes through the compiled function's driver handle.
+    Beyond 48 KB of shared memory in all, the CUDA driver needs an explicit opt-in per
+    function (``CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES``); Numba has no public
+    call for it, so this goes through the compiled function's driver handle.
     """
     import numba
     from numba import cuda
 
-    if nbytes <= 48 * 1024 or numba.config.ENABLE_CUDASIM:
+    if numba.config.ENABLE_CUDASIM or nbytes == 0:
         return
     signature = tuple(numba.typeof(a) for a in args)
     compiled = kernel.compile(signature)
     cufunc = compiled._codelibrary.get_cufunc()
     if _OPTED_IN.get(id(cufunc), 0) >= nbytes:
         return
-    attribute = 8  # CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
-    try:
-        from cuda.bindings import driver as cudadrv
-    except ImportError:
-        from numba.cuda.cudadrv.driver import driver as ctypes_driver
+    from cuda.bindings import driver as cudadrv
 
-        ctypes_driver.cuFuncSetAttribute(cufunc.handle, attribute, nbytes)
-    else:
-        handle = cufunc.handle
-        err, = cudadrv.cuFuncSetAttribute(handle, cudadrv.CUfunction_attribute(attribute), nbytes)
+    handle = cufunc.handle
+    if isinstance(handle, cudadrv.CUkernel):  # library-loaded kernel: its function in this context
+        err, handle = cudadrv.cuKernelGetFunction(handle)
         if int(err) != 0:
-            raise RuntimeError(f"cuFuncSetAttribute({nbytes} bytes) failed: {err}")
+            raise RuntimeError(f"cuKernelGetFunction failed: {err}")
+    elif not isinstance(handle, cudadrv.CUfunction):
+        handle = cudadrv.CUfunction(int(getattr(handle, "value", handle)))
+    attribute = cudadrv.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+    err, = cudadrv.cuFuncSetAttribute(handle, attribute, nbytes)
+    if int(err) != 0:
+        raise RuntimeError(f"cuFuncSetAttribute({nbytes} bytes) failed: {err}")
     _OPTED_IN[id(cufunc)] = nbytes
     cuda.synchronize()
