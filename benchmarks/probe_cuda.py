@@ -1,22 +1,27 @@
-"""Environment probe for the GPU kernels: driver handle types and the shared-memory opt-in."""
+"""Dump the SASS of the LUT GEMM kernels (for tuning): python benchmarks/probe_cuda.py OUTDIR"""
+import sys
+
+import numba
 import numpy as np
 from numba import cuda
 
 from appmult_char import ProductLUT
 from appmult_char.gemm import LutGemm, _cuda
 
-dev = cuda.get_current_device()
-print("optin max shared per block:", dev.MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)
-g = LutGemm(ProductLUT.exact(8, 8), backend="cuda")
+out_dir = sys.argv[1]
+g = LutGemm(ProductLUT.exact(7, 7), backend="cuda")
 tables = g._device_tables()
-kernel = _cuda.forward_kernel(tables["lut_dtype"], np.dtype(np.int32))
-import numba
 A = cuda.to_device(np.zeros((1, 4, 4), np.uint8))
 out = cuda.device_array((1, 4, 4), np.int32)
-args = (A, A, tables["lut32"], np.int64(256), np.int64(255), np.int64(255), out)
-compiled = kernel.compile(tuple(numba.typeof(a) for a in args))
-cufunc = compiled._codelibrary.get_cufunc()
-print("cufunc", type(cufunc), "handle", type(cufunc.handle), repr(cufunc.handle)[:80])
-print("attrs", [a for a in dir(cufunc) if not a.startswith("__")])
-print("regs", compiled.regs_per_thread if hasattr(compiled, "regs_per_thread") else "?",
-      "static shared", compiled.shared_mem_per_block if hasattr(compiled, "shared_mem_per_block") else "?")
+fwd, _, _ = _cuda.forward_kernel(tables["lut_dtype"], np.dtype(np.int32), 14)
+args = (A, A, tables["lut32"], np.int64(128), np.int64(127), np.int64(127), out)
+compiled = fwd.compile(tuple(numba.typeof(a) for a in args))
+print("forward regs", compiled.regs_per_thread, "static shared", compiled.shared_mem_per_block)
+open(f"{out_dir}/forward.sass", "w").write(compiled.inspect_sass())
+open(f"{out_dir}/forward.ptx", "w").write(compiled.inspect_asm(cuda.get_current_device().compute_capability))
+X = cuda.device_array((1, 4, 4), np.float32)
+bwd = _cuda.backward_kernel("float32")
+args = (X, A, A, tables["ga"], np.int64(128), np.int64(127), np.int64(127), np.float32(1 / 16), X)
+compiled = bwd.compile(tuple(numba.typeof(a) for a in args))
+print("backward regs", compiled.regs_per_thread)
+open(f"{out_dir}/backward.sass", "w").write(compiled.inspect_sass())

@@ -1,16 +1,18 @@
 """Numba CUDA kernels of the LUT GEMM, generated from templates and compiled on first use.
 
-Forward, ``out[z,i,j] = sum_k lut[A[z,i,k] * stride + B[z,k,j]]``: a block of 32x8 threads
-computes a 64x128 tile, each thread 8 rows x 4 columns in registers. The LUT sits in
+Forward, ``out[z,i,j] = sum_k lut[A[z,i,k] * stride + B[z,k,j]]``: a block of 32x16 threads
+computes a 128x128 tile, each thread 8 rows x 4 columns in registers (`FWD_CONFIG`). The LUT sits in
 dynamic shared memory as 16-bit entries (32 KB at 7x7 bits, 128 KB at 8x8 — Hopper allows
 227 KB per block); tiles of ``A`` (premultiplied by the row stride) and ``B`` are staged
 in static shared memory. The 32 lanes of a warp share one output row, so each lookup
 instruction reads a single LUT row: at most 2 (7-bit) or 4 (8-bit) words per bank.
+Indices are unsigned 32-bit so that no negative-index wrap-around code is generated.
 
 Backward, ``out[z,p,q] = scale * sum_l X[z,p,l] * T[F[z,p,q] * stride + V[z,q,l]]``: each
 warp owns a 4x8 output tile and its 32 lanes split the reduction index ``l`` (again one
 table row per lookup instruction), finishing with a warp shuffle reduction. The table is
-float32 in shared memory when it fits (7-bit), else 16-bit codes biased by 32768 (8-bit).
+float32 in shared memory when it fits (7-bit), else 16-bit codes biased by 32768 (8-bit),
+turned into floats with an exponent trick instead of a quarter-rate conversion.
 
 Operand widths, shapes and strides are run-time arguments: nothing is recompiled per
 width. Kernels are generated per (table type, accumulator type) only.
@@ -20,12 +22,16 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["forward_kernel", "backward_kernel", "transpose_kernel", "FWD_TILE", "BWD_TILE", "THREADS",
-           "set_dynamic_shared"]
+__all__ = ["forward_kernel", "backward_kernel", "transpose_kernel", "forward_config", "FWD_CONFIG", "BWD_TILE",
+           "THREADS", "set_dynamic_shared"]
 
-THREADS = (32, 8)
-FWD_TILE = (64, 128, 32)  # rows, columns, k chunk
-_TM, _TN = 8, 4
+THREADS = (32, 8)  # backward and transpose blocks
+_BK = 32  # forward k chunk
+#: Forward (rows per thread, columns per thread, warps per block, register cap), by LUT size.
+#: Measured on an H200 (benchmarks/sweep_forward.py, 4096^3): at 7 bits the 64-register cap
+#: lets two 512-thread blocks share an SM (2.8e12 MAC/s vs 2.1e12 uncapped with 256 threads);
+#: at 8 bits the 128 KB LUT allows one block per SM, so it gets all 512 threads' registers.
+FWD_CONFIG = {14: (8, 4, 16, 64), 16: (8, 4, 16, 128)}
 BWD_TILE = (32, 8)  # outputs per block: 8 warps x 4 rows, 8 columns
 _TP, _TQ = 4, 8
 
@@ -33,8 +39,8 @@ _FWD = '''
 def kernel(A, B, lut32, stride, amask, bmask, out):
     s32 = cuda.shared.array(0, uint32)
     s_lut = cuda.shared.array(0, {lut_t})
-    s_a = cuda.shared.array(({bk}, {bm}), int32)
-    s_b = cuda.shared.array(({bk}, {bn}), int32)
+    s_a = cuda.shared.array(({bk}, {bm}), uint32)
+    s_b = cuda.shared.array(({bk}, {bn}), uint32)
     tx = cuda.threadIdx.x
     ty = cuda.threadIdx.y
     tid = ty * 32 + tx
@@ -44,23 +50,23 @@ def kernel(A, B, lut32, stride, amask, bmask, out):
     N = B.shape[2]
     row0 = cuda.blockIdx.y * {bm}
     col0 = cuda.blockIdx.x * {bn}
-    for t in range(tid, lut32.shape[0], 256):
+    for t in range(tid, lut32.shape[0], {threads}):
         s32[t] = lut32[t]
 {acc_init}
     for k0 in range(0, K, {bk}):
         cuda.syncthreads()
-        for e in range(tid, {bm} * {bk}, 256):
+        for e in range(tid, {bm} * {bk}, {threads}):
             r = e // {bk}
             kk = e - r * {bk}
             i = row0 + r
             k = k0 + kk
-            s_a[kk, r] = int32((A[z, i, k] & amask) * stride) if i < M and k < K else int32(0)
-        for e in range(tid, {bk} * {bn}, 256):
+            s_a[kk, r] = uint32((A[z, i, k] & amask) * stride) if i < M and k < K else uint32(0)
+        for e in range(tid, {bk} * {bn}, {threads}):
             kk = e // {bn}
             c = e - kk * {bn}
             k = k0 + kk
             j = col0 + c
-            s_b[kk, c] = int32(B[z, k, j] & bmask) if k < K and j < N else int32(0)
+            s_b[kk, c] = uint32(B[z, k, j] & bmask) if k < K and j < N else uint32(0)
         cuda.syncthreads()
         klen = min({bk}, K - k0)
         for kk in range(klen):
@@ -94,23 +100,29 @@ def kernel(X, F, V, table, stride, fmask, vmask, scale, out):
 '''
 
 
-def _fwd_source(lut_t: str, acc_t: str) -> str:
-    bm, bn, bk = FWD_TILE
-    acc_init = "\n".join(f"    acc_{r}_{c} = {acc_t}(0)" for r in range(_TM) for c in range(_TN))
-    loads = "\n".join([f"            a{r} = s_a[kk, ty * {_TM} + {r}]" for r in range(_TM)]
-                      + [f"            b{c} = s_b[kk, tx + {32 * c}]" for c in range(_TN)])
+def forward_config(table_bits: int) -> tuple[int, int, int, int]:
+    """(tm, tn, warps, max_registers) of the forward kernel for a LUT of 2^table_bits entries."""
+    return FWD_CONFIG[14 if table_bits <= 14 else 16]
+
+
+def _fwd_source(lut_t: str, acc_t: str, tm: int, tn: int, ty: int) -> str:
+    """Forward kernel source: (32, ty) threads, each tm rows x tn columns (stride 32)."""
+    bm, bn, bk = ty * tm, 32 * tn, _BK
+    acc_init = "\n".join(f"    acc_{r}_{c} = {acc_t}(0)" for r in range(tm) for c in range(tn))
+    loads = "\n".join([f"            a{r} = s_a[kk, ty * {tm} + {r}]" for r in range(tm)]
+                      + [f"            b{c} = s_b[kk, tx + {32 * c}]" for c in range(tn)])
     macs = "\n".join(f"            acc_{r}_{c} = {acc_t}(acc_{r}_{c} + {acc_t}(s_lut[a{r} + b{c}]))"
-                     for r in range(_TM) for c in range(_TN))
+                     for r in range(tm) for c in range(tn))
     store = []
-    for r in range(_TM):
-        store.append(f"    i = row0 + ty * {_TM} + {r}")
+    for r in range(tm):
+        store.append(f"    i = row0 + ty * {tm} + {r}")
         store.append("    if i < M:")
-        for c in range(_TN):
+        for c in range(tn):
             store.append(f"        j = col0 + tx + {32 * c}")
-            store.append(f"        if j < N:")
+            store.append("        if j < N:")
             store.append(f"            out[z, i, j] = acc_{r}_{c}")
-    return _FWD.format(lut_t=lut_t, bm=bm, bn=bn, bk=bk, acc_init=acc_init, loads=loads, macs=macs,
-                       store="\n".join(store))
+    return _FWD.format(lut_t=lut_t, bm=bm, bn=bn, bk=bk, threads=32 * ty, acc_init=acc_init, loads=loads,
+                       macs=macs, store="\n".join(store))
 
 
 def _bwd_source(tab_t: str, simulator: bool) -> str:
@@ -122,16 +134,19 @@ def _bwd_source(tab_t: str, simulator: bool) -> str:
         base_init.append(f"    qc{c} = min(q0 + {c}, Q - 1)")
     for r in range(_TP):
         for c in range(_TQ):
-            base_init.append(f"    f_{r}_{c} = int32((F[zf, pr{r}, qc{c}] & fmask) * stride)")
+            base_init.append(f"    f_{r}_{c} = uint32((F[zf, pr{r}, qc{c}] & fmask) * stride)")
             base_init.append(f"    s_{r}_{c} = float32(0)")
     xv = [f"        x{r} = X[z, pr{r}, l]" for r in range(_TP)]
-    xv += [f"        v{c} = int32(V[zv, qc{c}, l] & vmask)" for c in range(_TQ)]
+    xv += [f"        v{c} = uint32(V[zv, qc{c}, l] & vmask)" for c in range(_TQ)]
     if tab_t == "float32":
         fmas = [f"        s_{r}_{c} = float32(s_{r}_{c} + x{r} * s_t[f_{r}_{c} + v{c}])"
                 for r in range(_TP) for c in range(_TQ)]
-    else:  # 16-bit codes biased by 32768
+    elif simulator:  # 16-bit codes biased by 32768
         fmas = [f"        s_{r}_{c} = float32(s_{r}_{c} + x{r} * float32(int32(s_t[f_{r}_{c} + v{c}]) - int32(32768)))"
                 for r in range(_TP) for c in range(_TQ)]
+    else:  # the same without a slow int-to-float conversion: float(u | 0x4B000000) = 2^23 + u exactly
+        fmas = [f"        s_{r}_{c} = float32(s_{r}_{c} + x{r} * (libdevice.int_as_float(int32(s_t[f_{r}_{c} + v{c}]) "
+                f"| int32(0x4B000000)) - float32(8421376.0)))" for r in range(_TP) for c in range(_TQ)]
     red = []
     if simulator:  # the CUDA simulator has no warp shuffles: the same sums through shared memory
         red.append(f"    s_red = cuda.shared.array((8, {_TP * _TQ}, 32), float32)")
@@ -154,23 +169,33 @@ def _bwd_source(tab_t: str, simulator: bool) -> str:
 _CACHE: dict = {}
 
 
-def _compile(source: str, name: str):
+def _libdevice():
+    from numba.cuda import libdevice
+
+    return libdevice
+
+
+def _compile(source: str, name: str, **options):
     import numba
     from numba import cuda
 
-    namespace = {"cuda": cuda, "min": min,
+    namespace = {"cuda": cuda, "min": min, "libdevice": None if numba.config.ENABLE_CUDASIM else _libdevice(),
                  **{t: getattr(numba, t) for t in ("int8", "uint8", "int16", "uint16", "int32", "uint32",
                                                             "int64", "uint64", "float32", "float64")}}
     exec(compile(source, f"<appmult_char.gemm {name}>", "exec"), namespace)
-    return cuda.jit(namespace["kernel"])
+    if numba.config.ENABLE_CUDASIM:
+        options.pop("max_registers", None)
+    return cuda.jit(**options)(namespace["kernel"])
 
 
-def forward_kernel(lut_dtype: np.dtype, acc_dtype: np.dtype):
-    """The forward kernel for a 16-bit LUT type (int16/uint16) and int32/int64 accumulators."""
-    key = ("fwd", np.dtype(lut_dtype).name, np.dtype(acc_dtype).name)
+def forward_kernel(lut_dtype: np.dtype, acc_dtype: np.dtype, table_bits: int):
+    """The forward kernel for a 16-bit LUT type (int16/uint16), int32/int64 accumulators
+    and a LUT of 2^table_bits entries; returns (kernel, (tile rows, tile columns), threads)."""
+    tm, tn, ty, regs = forward_config(table_bits)
+    key = ("fwd", np.dtype(lut_dtype).name, np.dtype(acc_dtype).name, tm, tn, ty, regs)
     if key not in _CACHE:
-        _CACHE[key] = _compile(_fwd_source(key[1], key[2]), "forward")
-    return _CACHE[key]
+        _CACHE[key] = _compile(_fwd_source(key[1], key[2], tm, tn, ty), "forward", max_registers=regs)
+    return _CACHE[key], (ty * tm, 32 * tn), (32, ty)
 
 
 def backward_kernel(table_kind: str):

@@ -185,14 +185,13 @@ class LutGemm:
         batch, M, K = A3.shape
         N = B3.shape[2]
         out = cuda.device_array((batch, M, N), dtype=self.accumulator(K))
-        kernel = _cuda.forward_kernel(tables["lut_dtype"], out.dtype)
-        bm, bn, _ = _cuda.FWD_TILE
+        kernel, (bm, bn), threads = _cuda.forward_kernel(tables["lut_dtype"], out.dtype, self.n + self.m)
         grid = ((N + bn - 1) // bn, (M + bm - 1) // bm, batch)
         args = (A3, B3, tables["lut32"], np.int64(1 << self.m), np.int64((1 << self.n) - 1),
                 np.int64((1 << self.m) - 1), out)
         nbytes = tables["lut32"].size * 4
         _cuda.set_dynamic_shared(kernel, args, nbytes)
-        kernel[grid, _cuda.THREADS, 0, nbytes](*args)
+        kernel[grid, threads, 0, nbytes](*args)
         return _like(out.reshape(*shape), like)
 
     def _backward_cuda(self, A, B, grad_C):
