@@ -367,3 +367,74 @@ def htp(input_path, output, emit, tie, max_pairs, seed, as_json, signed, a_bits,
     for name, r in report["models"].items():
         click.echo(f"  {name:8s} {r['mae']:12.4f} {r['max_error']:12.4f} {r['error_rate']:10.4f} {r['terms']:6d}")
     click.echo(f"  HTP: {models['htp']!r}")
+
+
+@main.command()
+@click.argument("circuit", type=click.Path())
+@click.option("--layer", type=click.Choice(["linear", "conv2d"]), default="linear", show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True, help="Rows (linear) or images (conv2d).")
+@click.option("--in-features", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option("--out-features", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--channels", type=click.IntRange(min=1), default=8, show_default=True, help="conv2d input channels.")
+@click.option("--out-channels", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--size", type=click.IntRange(min=1), default=16, show_default=True, help="conv2d input height = width.")
+@click.option("--kernel", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--stride", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--padding", type=click.IntRange(min=0), default=1, show_default=True)
+@click.option("--dilation", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--groups", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--per-channel", is_flag=True, help="Per-output-channel weight quantization.")
+@click.option("--half-window", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Half window of the gradient tables compared with STE.")
+@click.option("--data", "data_path", type=click.Path(), help=".npz with float arrays x and w to use instead of random ones.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@_mapping_options
+@_user_errors
+def verify(circuit, layer, batch, in_features, out_features, channels, out_channels, size, kernel, stride, padding,
+           dilation, groups, per_channel, half_window, data_path, device, seed, as_json,
+           signed, a_bits, b_bits, a_bus, b_bus, msb_first):
+    """Run one quantized layer through the LUT GEMM, the exact GEMM and the circuit itself.
+
+    Exit status 3 when the LUT GEMM and the circuit disagree on any output.
+
+    \\b
+    appmult-char verify circuits/mul8x8u_trunc6.blif --layer linear
+    appmult-char verify circuits/mul8x8s_exact.blif --signed --layer conv2d --groups 2 --per-channel
+    """
+    from ._errors import AppMultError
+    from .gemm.verify import verify_layer
+
+    sim = _simulator(circuit, signed, a_bits, b_bits, a_bus, b_bus, msb_first)
+    data = None
+    if data_path:
+        import numpy as np
+
+        try:
+            with np.load(data_path) as archive:
+                data = {k: archive[k] for k in ("x", "w")}
+        except (OSError, KeyError, ValueError) as exc:
+            raise AppMultError(f"cannot read float arrays x and w: {exc}", data_path) from None
+    report = verify_layer(sim, layer, batch=batch, in_features=in_features, out_features=out_features,
+                          channels=channels, out_channels=out_channels, size=size, kernel=kernel, stride=stride,
+                          padding=padding, dilation=dilation, groups=groups, per_channel=per_channel, device=device,
+                          seed=seed, half_window=half_window, data=data)
+    report["circuit"] = os.fspath(circuit)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        g, r, k, c = report["gemm_shape"]
+        click.echo(f"{circuit}: {report['multiplier']}, {layer} on {device}: GEMM {g} x ({r} x {k}) @ ({k} x {c}), "
+                   f"{report['operand_pairs_evaluated']} distinct operand pairs evaluated on the circuit")
+        click.echo(f"  LUT GEMM == circuit:        {'yes' if report['lut_equals_circuit'] else 'NO'} "
+                   f"({report['mismatches']} mismatching outputs)")
+        click.echo(f"  accumulator error vs exact: {report['accumulator_error_vs_exact']:.6f} (mean |diff| / mean |exact|)")
+        click.echo(f"  output error vs float:      {report['output_error_vs_float']:.6f} "
+                   f"(exact multiplier: {report['exact_multiplier_output_error_vs_float']:.6f})")
+        for name, g in report["gradients_vs_ste"].items():
+            click.echo(f"  {name:6s} gradients vs STE:  grad_A {g['grad_A_vs_ste']:.4f}, grad_B {g['grad_B_vs_ste']:.4f}")
+        click.echo(f"  LUT GEMM throughput:        {report['lut_gemm_mac_per_s']:.3e} MAC/s")
+    if not report["lut_equals_circuit"]:
+        click.echo(f"error: {circuit}: LUT GEMM and circuit disagree on {report['mismatches']} outputs", err=True)
+        sys.exit(3)

@@ -1,0 +1,224 @@
+"""Quantized linear and conv2d layers whose products go through a multiplier's LUT.
+
+Affine quantization (seed 003, Eq. 9/10): ``x ≈ s_x (q_x - z_x)``, ``w ≈ s_w (q_w - z_w)``,
+per tensor or per output channel for weights. A layer output is
+
+    y = s_x s_w[o] ( sum_k f(q_x, q_w) - z_w[o] sum_k q_x - z_x sum_k q_w + K z_x z_w[o] )
+
+where ``f`` is the multiplier (the LUT) applied to the integer codes and the three
+zero-point terms are computed exactly outside the LUT. Codes are unsigned
+``0..2^n-1`` for an unsigned multiplier and two's-complement ``-2^(n-1)..2^(n-1)-1`` for a
+signed one; activations are operand ``a`` (n bits), weights operand ``b`` (m bits).
+Convolutions go through im2col (stride, padding, dilation, groups); padding uses the
+code of a real zero, ``z_x``.
+
+Arrays are NumPy (CPU back end) or, with ``backend="cuda"``, CuPy arrays / PyTorch CUDA
+tensors (computed with CuPy on the GPU).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._errors import AppMultError
+from ..lut import ProductLUT
+from .ops import LutGemm
+
+__all__ = ["QuantParams", "calibrate", "quantize", "dequantize", "quant_linear", "quant_conv2d", "QuantConv2d",
+           "conv_output_size", "im2col"]
+
+
+def _xp(x):
+    """NumPy for host arrays, CuPy for device arrays (PyTorch CUDA tensors included)."""
+    if hasattr(x, "__cuda_array_interface__"):
+        import cupy
+
+        return cupy
+    return np
+
+
+@dataclass(frozen=True)
+class QuantParams:
+    """Affine quantization parameters; `scale`/`zero_point` are scalars or per-channel vectors."""
+
+    scale: np.ndarray
+    zero_point: np.ndarray
+    bits: int
+    signed: bool
+    axis: int | None = None
+
+    @property
+    def qmin(self) -> int:
+        return -(1 << (self.bits - 1)) if self.signed else 0
+
+    @property
+    def qmax(self) -> int:
+        return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
+
+    def _shaped(self, values, ndim, xp):
+        v = xp.asarray(values)
+        if self.axis is None:
+            return v
+        shape = [1] * ndim
+        shape[self.axis] = -1
+        return v.reshape(shape)
+
+
+def calibrate(x, bits: int, signed: bool, axis: int | None = None) -> QuantParams:
+    """Min/max affine parameters covering ``[min(x, 0), max(x, 0)]`` (per channel along `axis`)."""
+    xp = _xp(x)
+    x = xp.asarray(x, dtype=xp.float64)
+    if axis is None:
+        lo, hi = float(min(x.min(), 0.0)), float(max(x.max(), 0.0))
+        lo, hi = np.float64(lo), np.float64(hi)
+    else:
+        reduce = tuple(d for d in range(x.ndim) if d != axis % x.ndim)
+        lo = np.minimum(_host(x.min(axis=reduce)), 0.0)
+        hi = np.maximum(_host(x.max(axis=reduce)), 0.0)
+    qmin = -(1 << (bits - 1)) if signed else 0
+    qmax = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
+    scale = np.where(hi > lo, (hi - lo) / (qmax - qmin), 1.0)
+    zero = np.clip(np.round(qmin - lo / scale), qmin, qmax).astype(np.int64)
+    return QuantParams(np.asarray(scale, dtype=np.float64), zero, bits, signed, None if axis is None else axis % x.ndim)
+
+
+def _host(v):
+    return v.get() if hasattr(v, "get") else np.asarray(v)
+
+
+def quantize(x, params: QuantParams):
+    """Integer codes ``clip(round(x / s) + z, qmin, qmax)`` (int64)."""
+    xp = _xp(x)
+    x = xp.asarray(x, dtype=xp.float64)
+    s = params._shaped(params.scale, x.ndim, xp)
+    z = params._shaped(params.zero_point, x.ndim, xp)
+    return xp.clip(xp.round(x / s) + z, params.qmin, params.qmax).astype(xp.int64)
+
+
+def dequantize(q, params: QuantParams):
+    xp = _xp(q)
+    s = params._shaped(params.scale, q.ndim, xp)
+    z = params._shaped(params.zero_point, q.ndim, xp)
+    return (q - z) * s
+
+
+def _check(gemm: LutGemm, xq: QuantParams, wq: QuantParams):
+    lut = gemm.lut
+    if (xq.bits, wq.bits) != (lut.n, lut.m) or xq.signed != lut.signed or wq.signed != lut.signed:
+        raise AppMultError(f"quantization ({xq.bits}/{wq.bits} bits, signed={xq.signed}) does not match the "
+                           f"{lut.n}x{lut.m} {'signed' if lut.signed else 'unsigned'} multiplier")
+
+
+def _affine_gemm(gemm: LutGemm, qa, qb, za, zb, sa, sb):
+    """``sa * sb * (LUT(qa @ qb) - zb sum_k qa - za sum_k qb + K za zb)`` for batched
+    ``qa (G, R, K)``, ``qb (G, K, C)``; `zb`, `sb` broadcast over the C columns. Returns the
+    float result and the raw LUT accumulators."""
+    xp = _xp(qa)
+    acc = xp.asarray(gemm.forward(qa.astype(xp.int16), qb.astype(xp.int16)))  # codes fit 16 bits
+    K = qa.shape[-1]
+    row_sums = qa.sum(axis=-1, keepdims=True)  # (G, R, 1)
+    col_sums = qb.sum(axis=-2, keepdims=True)  # (G, 1, C)
+    corrected = acc.astype(xp.int64) - zb * row_sums - za * col_sums + K * za * zb
+    return corrected * (sa * sb), acc
+
+
+def quant_linear(x, w, gemm: LutGemm, x_params: QuantParams | None = None, w_params: QuantParams | None = None,
+                 per_channel: bool = False, bias=None):
+    """``y = x @ w.T (+ bias)`` with quantized operands multiplied through the LUT.
+
+    Returns ``(y, details)``; `details` holds the GEMM operand codes ``A (1, B, in)``,
+    ``B (1, in, out)`` and the integer accumulators, as verification uses them.
+    """
+    lut = gemm.lut
+    x_params = x_params or calibrate(x, lut.n, lut.signed)
+    w_params = w_params or calibrate(w, lut.m, lut.signed, axis=0 if per_channel else None)
+    _check(gemm, x_params, w_params)
+    xp = _xp(x)
+    qx = quantize(x, x_params)  # (B, in)
+    qw = quantize(w, w_params)  # (out, in)
+    zb = xp.asarray(w_params.zero_point).reshape(1, 1, -1) if per_channel else int(w_params.zero_point)
+    sb = xp.asarray(w_params.scale).reshape(1, 1, -1) if per_channel else float(w_params.scale)
+    qa, qb = qx[None], xp.ascontiguousarray(qw.T)[None]
+    y, acc = _affine_gemm(gemm, qa, qb, int(x_params.zero_point), zb, float(x_params.scale), sb)
+    y = y[0]
+    if bias is not None:
+        y = y + xp.asarray(bias)
+    return y, {"A": qa, "B": qb, "acc": acc, "x_params": x_params, "w_params": w_params}
+
+
+def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def im2col(q, kh: int, kw: int, stride: int, padding: int, dilation: int, pad_value: int, groups: int):
+    """Columns ``(groups, N*Ho*Wo, C/groups*kh*kw)`` of codes, padded with `pad_value`."""
+    xp = _xp(q)
+    N, C, H, W = q.shape
+    Ho = conv_output_size(H, kh, stride, padding, dilation)
+    Wo = conv_output_size(W, kw, stride, padding, dilation)
+    if Ho < 1 or Wo < 1:
+        raise AppMultError(f"a {kh}x{kw} kernel (dilation {dilation}) does not fit a {H}x{W} input with padding {padding}")
+    padded = xp.full((N, C, H + 2 * padding, W + 2 * padding), pad_value, dtype=q.dtype)
+    padded[:, :, padding:padding + H, padding:padding + W] = q
+    patches = xp.empty((N, Ho, Wo, C, kh, kw), dtype=q.dtype)
+    for p in range(kh):
+        for r in range(kw):
+            rows = slice(p * dilation, p * dilation + stride * (Ho - 1) + 1, stride)
+            cols = slice(r * dilation, r * dilation + stride * (Wo - 1) + 1, stride)
+            patches[:, :, :, :, p, r] = padded[:, :, rows, cols].transpose(0, 2, 3, 1)
+    cg = C // groups
+    cols = patches.reshape(N * Ho * Wo, groups, cg * kh * kw)
+    return xp.ascontiguousarray(cols.transpose(1, 0, 2)), (N, Ho, Wo)
+
+
+def quant_conv2d(x, w, gemm: LutGemm, stride: int = 1, padding: int = 0, dilation: int = 1, groups: int = 1,
+                 x_params: QuantParams | None = None, w_params: QuantParams | None = None, per_channel: bool = False,
+                 bias=None):
+    """2-D convolution (NCHW input, OIHW weight) with quantized operands through the LUT.
+
+    Returns ``(y, details)`` like `quant_linear`.
+    """
+    N, C, H, W = x.shape
+    O, Cg, kh, kw = w.shape
+    if C % groups or O % groups or Cg != C // groups:
+        raise AppMultError(f"groups={groups} does not fit {C} input and {O} output channels with weight {tuple(w.shape)}")
+    lut = gemm.lut
+    x_params = x_params or calibrate(x, lut.n, lut.signed)
+    w_params = w_params or calibrate(w, lut.m, lut.signed, axis=0 if per_channel else None)
+    _check(gemm, x_params, w_params)
+    xp = _xp(x)
+    qx = quantize(x, x_params)
+    qw = quantize(w, w_params)
+    za = int(x_params.zero_point)
+    cols, (N, Ho, Wo) = im2col(qx, kh, kw, stride, padding, dilation, za, groups)
+    og = O // groups
+    qb = xp.ascontiguousarray(qw.reshape(groups, og, Cg * kh * kw).transpose(0, 2, 1))  # (G, K, O/G)
+    if per_channel:
+        zb = xp.asarray(w_params.zero_point).reshape(groups, 1, og)
+        sb = xp.asarray(w_params.scale).reshape(groups, 1, og)
+    else:
+        zb, sb = int(w_params.zero_point), float(w_params.scale)
+    y, acc = _affine_gemm(gemm, cols, qb, za, zb, float(x_params.scale), sb)  # (G, N*Ho*Wo, O/G)
+    y = y.reshape(groups, N, Ho, Wo, og).transpose(1, 0, 4, 2, 3).reshape(N, O, Ho, Wo)
+    if bias is not None:
+        y = y + xp.asarray(bias).reshape(1, -1, 1, 1)
+    return y, {"A": cols, "B": qb, "acc": acc, "x_params": x_params, "w_params": w_params}
+
+
+class QuantConv2d:
+    """A conv2d layer with fixed weights, for repeated calls (benchmarks, inference)."""
+
+    def __init__(self, weight, lut: ProductLUT, stride=1, padding=0, dilation=1, groups=1, per_channel=False,
+                 backend="cpu"):
+        xp = _xp(weight)
+        self.weight = xp.asarray(weight)
+        self.gemm = LutGemm(lut, backend=backend)
+        self.options = dict(stride=stride, padding=padding, dilation=dilation, groups=groups, per_channel=per_channel)
+        self.w_params = calibrate(self.weight, lut.m, lut.signed, axis=0 if per_channel else None)
+
+    def __call__(self, x):
+        xp = _xp(self.weight)
+        y, _ = quant_conv2d(xp.asarray(x), self.weight, self.gemm, w_params=self.w_params, **self.options)
+        return y
