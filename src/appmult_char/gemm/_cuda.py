@@ -9,7 +9,7 @@ instruction reads a single LUT row: at most 2 (7-bit) or 4 (8-bit) words per ban
 Indices are unsigned 32-bit so that no negative-index wrap-around code is generated.
 
 Backward, ``out[z,p,q] = scale * sum_l X[z,p,l] * T[F[z,p,q] * stride + V[z,q,l]]``: each
-warp owns a 4x8 output tile and its 32 lanes split the reduction index ``l`` (again one
+warp owns a small output tile (`BWD_CONFIG`) and its 32 lanes split the reduction index ``l`` (again one
 table row per lookup instruction), finishing with a warp shuffle reduction. The table is
 float32 in shared memory when it fits (7-bit), else 16-bit codes biased by 32768 (8-bit),
 turned into floats with an exponent trick instead of a quarter-rate conversion.
@@ -22,18 +22,21 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["forward_kernel", "backward_kernel", "transpose_kernel", "forward_config", "FWD_CONFIG", "BWD_TILE",
+__all__ = ["forward_kernel", "backward_kernel", "transpose_kernel", "forward_config", "FWD_CONFIG", "BWD_CONFIG",
            "THREADS", "set_dynamic_shared"]
 
-THREADS = (32, 8)  # backward and transpose blocks
+THREADS = (32, 8)  # transpose blocks
 _BK = 32  # forward k chunk
 #: Forward (rows per thread, columns per thread, warps per block, register cap), by LUT size.
 #: Measured on an H200 (benchmarks/sweep_forward.py, 4096^3): at 7 bits the 64-register cap
 #: lets two 512-thread blocks share an SM (2.8e12 MAC/s vs 2.1e12 uncapped with 256 threads);
 #: at 8 bits the 128 KB LUT allows one block per SM, so it gets all 512 threads' registers.
-FWD_CONFIG = {14: (8, 4, 16, 64), 16: (8, 4, 16, 128)}
-BWD_TILE = (32, 8)  # outputs per block: 8 warps x 4 rows, 8 columns
-_TP, _TQ = 4, 8
+#: Narrow outputs (N <= 64, e.g. convolutions with few output channels) take 64-column tiles.
+FWD_CONFIG = {(14, False): (8, 4, 16, 64), (16, False): (8, 4, 16, 128),
+              (14, True): (16, 2, 16, 64), (16, True): (8, 2, 32, 64)}
+#: Backward (rows, columns per warp, warps per block), by LUT size, from
+#: benchmarks/sweep_backward.py: 16 warps pay off once one 8-bit table fills the SM.
+BWD_CONFIG = {14: (8, 4, 8), 16: (4, 8, 16)}
 
 _FWD = '''
 def kernel(A, B, lut32, stride, amask, bmask, out):
@@ -87,7 +90,7 @@ def kernel(X, F, V, table, stride, fmask, vmask, scale, out):
     P = X.shape[1]
     L = X.shape[2]
     Q = F.shape[2]
-    for t in range(tid, table.shape[0], 256):
+    for t in range(tid, table.shape[0], {threads}):
         s_t[t] = table[t]
     cuda.syncthreads()
     p0 = cuda.blockIdx.y * {bp} + ty * {tp}
@@ -100,9 +103,10 @@ def kernel(X, F, V, table, stride, fmask, vmask, scale, out):
 '''
 
 
-def forward_config(table_bits: int) -> tuple[int, int, int, int]:
-    """(tm, tn, warps, max_registers) of the forward kernel for a LUT of 2^table_bits entries."""
-    return FWD_CONFIG[14 if table_bits <= 14 else 16]
+def forward_config(table_bits: int, columns: int) -> tuple[int, int, int, int]:
+    """(tm, tn, warps, max_registers) of the forward kernel for a LUT of 2^table_bits
+    entries and an output of `columns` columns."""
+    return FWD_CONFIG[(14 if table_bits <= 14 else 16, columns <= 64)]
 
 
 def _fwd_source(lut_t: str, acc_t: str, tm: int, tn: int, ty: int) -> str:
@@ -125,44 +129,46 @@ def _fwd_source(lut_t: str, acc_t: str, tm: int, tn: int, ty: int) -> str:
                        macs=macs, store="\n".join(store))
 
 
-def _bwd_source(tab_t: str, simulator: bool) -> str:
-    bp = 8 * _TP
+def _bwd_source(tab_t: str, simulator: bool, tp: int, tq: int, warps: int) -> str:
+    """Backward kernel source: `warps` warps per block, each owning tp x tq outputs."""
+    bp = warps * tp
     base_init = []
-    for r in range(_TP):
+    for r in range(tp):
         base_init.append(f"    pr{r} = min(p0 + {r}, P - 1)")
-    for c in range(_TQ):
+    for c in range(tq):
         base_init.append(f"    qc{c} = min(q0 + {c}, Q - 1)")
-    for r in range(_TP):
-        for c in range(_TQ):
+    for r in range(tp):
+        for c in range(tq):
             base_init.append(f"    f_{r}_{c} = uint32((F[zf, pr{r}, qc{c}] & fmask) * stride)")
             base_init.append(f"    s_{r}_{c} = float32(0)")
-    xv = [f"        x{r} = X[z, pr{r}, l]" for r in range(_TP)]
-    xv += [f"        v{c} = uint32(V[zv, qc{c}, l] & vmask)" for c in range(_TQ)]
+    xv = [f"        x{r} = X[z, pr{r}, l]" for r in range(tp)]
+    xv += [f"        v{c} = uint32(V[zv, qc{c}, l] & vmask)" for c in range(tq)]
     if tab_t == "float32":
         fmas = [f"        s_{r}_{c} = float32(s_{r}_{c} + x{r} * s_t[f_{r}_{c} + v{c}])"
-                for r in range(_TP) for c in range(_TQ)]
+                for r in range(tp) for c in range(tq)]
     elif simulator:  # 16-bit codes biased by 32768
         fmas = [f"        s_{r}_{c} = float32(s_{r}_{c} + x{r} * float32(int32(s_t[f_{r}_{c} + v{c}]) - int32(32768)))"
-                for r in range(_TP) for c in range(_TQ)]
+                for r in range(tp) for c in range(tq)]
     else:  # the same without a slow int-to-float conversion: float(u | 0x4B000000) = 2^23 + u exactly
         fmas = [f"        s_{r}_{c} = float32(s_{r}_{c} + x{r} * (libdevice.int_as_float(int32(s_t[f_{r}_{c} + v{c}]) "
-                f"| int32(0x4B000000)) - float32(8421376.0)))" for r in range(_TP) for c in range(_TQ)]
+                f"| int32(0x4B000000)) - float32(8421376.0)))" for r in range(tp) for c in range(tq)]
     red = []
     if simulator:  # the CUDA simulator has no warp shuffles: the same sums through shared memory
-        red.append(f"    s_red = cuda.shared.array((8, {_TP * _TQ}, 32), float32)")
-        red += [f"    s_red[ty, {r * _TQ + c}, tx] = s_{r}_{c}" for r in range(_TP) for c in range(_TQ)]
+        red.append(f"    s_red = cuda.shared.array(({warps}, {tp * tq}, 32), float32)")
+        red += [f"    s_red[ty, {r * tq + c}, tx] = s_{r}_{c}" for r in range(tp) for c in range(tq)]
         red.append("    cuda.syncthreads()")
-    for r in range(_TP):
-        for c in range(_TQ):
+    for r in range(tp):
+        for c in range(tq):
             if simulator:
                 red += [f"    w = s_{r}_{c}", "    if tx == 0:", "        for t in range(1, 32):",
-                        f"            w += s_red[ty, {r * _TQ + c}, t]"]
+                        f"            w += s_red[ty, {r * tq + c}, t]"]
             else:
                 red.append(f"    w = s_{r}_{c}")
                 red += [f"    w += cuda.shfl_down_sync(0xFFFFFFFF, w, {o})" for o in (16, 8, 4, 2, 1)]
             red.append(f"    if tx == 0 and p0 + {r} < P and q0 + {c} < Q:")
             red.append(f"        out[z, p0 + {r}, q0 + {c}] = w * scale")
-    return _BWD.format(tab_t=tab_t, bp=bp, tp=_TP, tq=_TQ, base_init="\n".join(base_init), xv_loads="\n".join(xv),
+    return _BWD.format(tab_t=tab_t, bp=bp, tp=tp, tq=tq, threads=32 * warps, base_init="\n".join(base_init),
+                       xv_loads="\n".join(xv),
                        fmas="\n".join(fmas), reduce_store="\n".join(red))
 
 
@@ -188,24 +194,27 @@ def _compile(source: str, name: str, **options):
     return cuda.jit(**options)(namespace["kernel"])
 
 
-def forward_kernel(lut_dtype: np.dtype, acc_dtype: np.dtype, table_bits: int):
-    """The forward kernel for a 16-bit LUT type (int16/uint16), int32/int64 accumulators
-    and a LUT of 2^table_bits entries; returns (kernel, (tile rows, tile columns), threads)."""
-    tm, tn, ty, regs = forward_config(table_bits)
+def forward_kernel(lut_dtype: np.dtype, acc_dtype: np.dtype, table_bits: int, columns: int):
+    """The forward kernel for a 16-bit LUT type (int16/uint16), int32/int64 accumulators,
+    a LUT of 2^table_bits entries and `columns` output columns; returns
+    (kernel, (tile rows, tile columns), threads)."""
+    tm, tn, ty, regs = forward_config(table_bits, columns)
     key = ("fwd", np.dtype(lut_dtype).name, np.dtype(acc_dtype).name, tm, tn, ty, regs)
     if key not in _CACHE:
         _CACHE[key] = _compile(_fwd_source(key[1], key[2], tm, tn, ty), "forward", max_registers=regs)
     return _CACHE[key], (ty * tm, 32 * tn), (32, ty)
 
 
-def backward_kernel(table_kind: str):
-    """The backward kernel for a float32 table (``"float32"``) or biased 16-bit codes (``"uint16"``)."""
+def backward_kernel(table_kind: str, table_bits: int):
+    """The backward kernel for a float32 table (``"float32"``) or biased 16-bit codes
+    (``"uint16"``) of 2^table_bits entries; returns (kernel, (tile rows, tile columns), threads)."""
     import numba
 
-    key = ("bwd", table_kind)
+    tp, tq, warps = BWD_CONFIG[14 if table_bits <= 14 else 16]
+    key = ("bwd", table_kind, tp, tq, warps)
     if key not in _CACHE:
-        _CACHE[key] = _compile(_bwd_source(table_kind, bool(numba.config.ENABLE_CUDASIM)), "backward")
-    return _CACHE[key]
+        _CACHE[key] = _compile(_bwd_source(table_kind, bool(numba.config.ENABLE_CUDASIM), tp, tq, warps), "backward")
+    return _CACHE[key], (warps * tp, tq), (32, warps)
 
 
 _TRANSPOSE = '''

@@ -118,8 +118,8 @@ def _affine_gemm(gemm: LutGemm, qa, qb, za, zb, sa, sb):
     xp = _xp(qa)
     acc = xp.asarray(gemm.forward(qa.astype(xp.int16), qb.astype(xp.int16)))  # codes fit 16 bits
     K = qa.shape[-1]
-    row_sums = qa.sum(axis=-1, keepdims=True)  # (G, R, 1)
-    col_sums = qb.sum(axis=-2, keepdims=True)  # (G, 1, C)
+    row_sums = qa.sum(axis=-1, keepdims=True, dtype=xp.int64)  # (G, R, 1)
+    col_sums = qb.sum(axis=-2, keepdims=True, dtype=xp.int64)  # (G, 1, C)
     corrected = acc.astype(xp.int64) - zb * row_sums - za * col_sums + K * za * zb
     return corrected * (sa * sb), acc
 
@@ -189,8 +189,8 @@ def quant_conv2d(x, w, gemm: LutGemm, stride: int = 1, padding: int = 0, dilatio
     w_params = w_params or calibrate(w, lut.m, lut.signed, axis=0 if per_channel else None)
     _check(gemm, x_params, w_params)
     xp = _xp(x)
-    qx = quantize(x, x_params)
-    qw = quantize(w, w_params)
+    qx = quantize(x, x_params).astype(xp.int16)  # codes fit 16 bits: im2col moves a quarter of the bytes
+    qw = quantize(w, w_params).astype(xp.int16)
     za = int(x_params.zero_point)
     cols, (N, Ho, Wo) = im2col(qx, kh, kw, stride, padding, dilation, za, groups)
     og = O // groups

@@ -185,7 +185,7 @@ class LutGemm:
         batch, M, K = A3.shape
         N = B3.shape[2]
         out = cuda.device_array((batch, M, N), dtype=self.accumulator(K))
-        kernel, (bm, bn), threads = _cuda.forward_kernel(tables["lut_dtype"], out.dtype, self.n + self.m)
+        kernel, (bm, bn), threads = _cuda.forward_kernel(tables["lut_dtype"], out.dtype, self.n + self.m, N)
         grid = ((N + bn - 1) // bn, (M + bm - 1) // bm, batch)
         args = (A3, B3, tables["lut32"], np.int64(1 << self.m), np.int64((1 << self.n) - 1),
                 np.int64((1 << self.m) - 1), out)
@@ -208,7 +208,7 @@ class LutGemm:
         if self.one_dimensional:
             return self._backward_1d_cuda(A, B, A3, B3, G3, like)
         tables = self._device_tables()
-        kernel = _cuda.backward_kernel(tables["kind"])
+        kernel = _cuda.backward_kernel(tables["kind"], self.n + self.m)
         nbytes = tables["ga"].size * tables["ga"].dtype.itemsize
         grad_A = cuda.device_array((batch, M, K), dtype=np.float32)
         self._table_gemm(kernel, G3, A3, B3, tables["ga"], 1 << self.m, self.n, self.m, grad_A, nbytes)
@@ -221,14 +221,14 @@ class LutGemm:
     def _table_gemm(kernel, X, F, V, table, stride, f_bits, v_bits, out, nbytes):
         from . import _cuda
 
+        kernel, (bp, bq), threads = kernel
         batch, P, _ = X.shape
         Q = F.shape[2]
-        bp, bq = _cuda.BWD_TILE
         grid = ((Q + bq - 1) // bq, (P + bp - 1) // bp, batch)
         args = (X, F, V, table, np.int64(stride), np.int64((1 << f_bits) - 1), np.int64((1 << v_bits) - 1),
                 np.float32(1 / 16), out)
         _cuda.set_dynamic_shared(kernel, args, nbytes)
-        kernel[grid, _cuda.THREADS, 0, nbytes](*args)
+        kernel[grid, threads, 0, nbytes](*args)
 
     def _backward_1d_cuda(self, A, B, A3, B3, G3, like):
         xp = _array_module()
