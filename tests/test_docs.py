@@ -10,7 +10,7 @@ import pytest
 
 from .conftest import ROOT
 
-DOCS = ["README.md", "docs/cli.md", "docs/gradients.md", "docs/surrogates.md"]
+DOCS = ["README.md", "docs/cli.md", "docs/gradients.md", "docs/surrogates.md", "docs/gemm.md"]
 
 
 def _commands(doc: str) -> list[str]:

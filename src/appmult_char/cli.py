@@ -36,14 +36,16 @@ def _mapping_options(f):
 
 
 def _user_errors(f):
-    """Turn `AppMultError` into one line on stderr and exit status 1; show warnings."""
+    """Turn `AppMultError` into one line on stderr and exit status 1; show our warnings
+    (`AppMultWarning`) as lines too, and silence third-party advisories (e.g. Numba's)."""
 
     @functools.wraps(f)
     def wrapper(*args, **kwargs):
-        from ._errors import AppMultError
+        from ._errors import AppMultError, AppMultWarning
 
         with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+            warnings.simplefilter("ignore")
+            warnings.simplefilter("always", AppMultWarning)
             try:
                 return f(*args, **kwargs)
             except AppMultError as exc:
