@@ -15,28 +15,17 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
-from pathlib import Path
 
 import numpy as np
 
-from appmult_char import ProductLUT, Simulator, read_blif
+from _common import REFDATA, best_of
+
+from appmult_char import Simulator, read_blif
 from appmult_char.generators import exact_multiplier, truncated_multiplier
-from appmult_char.metrics import ErrorMetrics
 from appmult_char.sim import _numpy_backend as npb
 
-ROOT = Path(__file__).resolve().parent.parent
-REFDATA = Path(os.environ.get("APPMULT_CHAR_REFDATA", ROOT.parent / "shared" / "refdata")) / "appmult"
-warnings.simplefilter("ignore")
 
 
-def best_of(fn, repeat=5):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def numpy_lut(sim: Simulator) -> np.ndarray:

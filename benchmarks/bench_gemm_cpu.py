@@ -8,22 +8,15 @@ GEMM (two for a backward pass).
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
+
+from _common import best_of
 
 from appmult_char import ProductLUT, lut1d
 from appmult_char.gemm import LutGemm
 
 
-def best(fn, repeat=3):
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main():
@@ -36,7 +29,7 @@ def main():
         xi = rng.integers(0, 256, (size, size))
         yi = rng.integers(0, 256, (size, size))
         for name, fn in (("numpy matmul float32 (BLAS)", lambda: xf @ yf), ("numpy matmul int64", lambda: xi @ yi)):
-            t = best(fn)
+            t = best_of(fn, warm_up=True)
             print(f"{'-':>4} {size:5d} {name:30s} {t:9.5f} {macs / t:10.3e}")
         for bits in (7, 8):
             lut = ProductLUT.exact(bits, bits)
@@ -48,7 +41,7 @@ def main():
             for name, fn, count in (("LUT forward", lambda: gemm.forward(A, B), 1),
                                     ("LUT-2D backward (A and B)", lambda: gemm.backward(A, B, G), 2),
                                     ("LUT-1D backward (A and B)", lambda: one_d.backward(A, B, G), 2)):
-                t = best(fn)
+                t = best_of(fn, warm_up=True)
                 print(f"{bits:4d} {size:5d} {name:30s} {t:9.5f} {count * macs / t:10.3e}")
 
 

@@ -16,28 +16,17 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
-from pathlib import Path
 
 import numpy as np
+from _common import REFDATA, ROOT, best_of
 
-ROOT = Path(__file__).resolve().parent.parent
+from appmult_char import lut1d, simulate, ste, window
+
 sys.path.insert(0, str(ROOT))
-from tests.gradient_reference import window_per_entry  # noqa: E402
-
-from appmult_char import lut1d, simulate, ste, window  # noqa: E402
-
-REFDATA = Path(os.environ.get("APPMULT_CHAR_REFDATA", ROOT.parent / "shared" / "refdata")) / "appmult"
-warnings.simplefilter("ignore")
+from tests.gradient_reference import window_per_entry  # noqa: E402  (the per-entry definition the tests use)
 
 
-def best(fn, repeat=10):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+
 
 
 def main():
@@ -45,17 +34,17 @@ def main():
     lut = simulate(blif)
     print(f"{'table (8-bit, mul8u_2NDH)':34s} {'ours ms':>9s} {'per-entry ms':>13s} {'speed-up':>9s}")
     for w in (2, 4, 8, 16, 32):
-        ours = best(lambda: window(lut, w, "reference"))
+        ours = best_of(lambda: window(lut, w, "reference"), 10)
         t0 = time.perf_counter()
         ref_a, ref_b = window_per_entry(lut.table, w, "reference")
         per_entry = time.perf_counter() - t0
         tables = window(lut, w, "reference")
         assert np.array_equal(tables.grad_a, ref_a) and np.array_equal(tables.grad_b, ref_b)
         print(f"{f'window W={w} (both tables)':34s} {ours * 1e3:9.2f} {per_entry * 1e3:13.0f} {per_entry / ours:8.0f}x")
-    print(f"{'ste (both tables)':34s} {best(lambda: ste(lut)) * 1e3:9.2f}")
+    print(f"{'ste (both tables)':34s} {best_of(lambda: ste(lut)) * 1e3:9.2f}")
     for variant, w in (("slope", 0), ("slope", 8), ("mean", 8)):
-        print(f"{f'lut1d {variant} W={w}':34s} {best(lambda: lut1d(lut, w, variant)) * 1e3:9.2f}")
-    print(f"{'quantize round(16 g) (both)':34s} {best(lambda: tables.quantized()) * 1e3:9.2f}")
+        print(f"{f'lut1d {variant} W={w}':34s} {best_of(lambda: lut1d(lut, w, variant)) * 1e3:9.2f}")
+    print(f"{'quantize round(16 g) (both)':34s} {best_of(lambda: tables.quantized()) * 1e3:9.2f}")
 
     with tempfile.TemporaryDirectory() as tmp:
         cmd = ["appmult-char", "gradient", str(blif), "-o", os.path.join(tmp, "g.txt"), "--half-window", "8"]

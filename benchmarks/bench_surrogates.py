@@ -10,29 +10,17 @@ gather), the baseline measured in the same run.
 
 from __future__ import annotations
 
-import os
-import time
-import warnings
-from pathlib import Path
 
 import numpy as np
+
+from _common import REFDATA, best_of
 
 from appmult_char import HTPModel, simulate
 from appmult_char.lut import operand_values
 from appmult_char.surrogates import fidelity_report, training_pairs
 
-ROOT = Path(__file__).resolve().parent.parent
-REFDATA = Path(os.environ.get("APPMULT_CHAR_REFDATA", ROOT.parent / "shared" / "refdata")) / "appmult"
-warnings.simplefilter("ignore")
 
 
-def best(fn, repeat=3):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main():
@@ -48,8 +36,8 @@ def main():
 
     lut = simulate(REFDATA / "mul8u_2NDH_sop.blif")
     x, w, y = training_pairs(lut)
-    fit = best(lambda: HTPModel().fit(x, w, y, x_bits=8, w_bits=8))
-    tied = best(lambda: HTPModel(tie=True).fit(x, w, y, x_bits=8, w_bits=8))
+    fit = best_of(lambda: HTPModel().fit(x, w, y, x_bits=8, w_bits=8))
+    tied = best_of(lambda: HTPModel(tie=True).fit(x, w, y, x_bits=8, w_bits=8))
     print(f"\nHTP fit, 8-bit mul8u_2NDH, all 65,536 pairs: full 8x8 grid {fit:.3f} s, tied grid {tied:.3f} s")
 
     model = HTPModel().fit(x, w, y, x_bits=8, w_bits=8)
@@ -58,8 +46,8 @@ def main():
     b = rng.integers(0, 256, 1 << 24)
     xv = operand_values(8, False).astype(np.float64)[a]
     wv = operand_values(8, False).astype(np.float64)[b]
-    t_htp = best(lambda: model.predict(xv, wv))
-    t_lut = best(lambda: lut.table[a, b])
+    t_htp = best_of(lambda: model.predict(xv, wv))
+    t_lut = best_of(lambda: lut.table[a, b])
     print(f"predict 2^24 pairs: HTP ({len(model.terms)} terms) {t_htp * 1e3:.0f} ms "
           f"({(1 << 24) / t_htp / 1e6:.0f} M/s), LUT gather {t_lut * 1e3:.0f} ms "
           f"({(1 << 24) / t_lut / 1e6:.0f} M/s): HTP/LUT time ratio {t_htp / t_lut:.2f}")

@@ -4,21 +4,32 @@ Parse a BLIF netlist, simulate it exhaustively into an exact product lookup tabl
 (`ProductLUT`), compute its error metrics, derive gradient tables for
 approximate-multiplier-aware retraining, fit fast floating-point surrogates, and run DNN
 layers through the LUT on CPU and GPU (`appmult_char.gemm`).
+
+The analyses (gradients, surrogates, GEMM) are imported on first use, so that the
+command line starts fast.
 """
+
+from importlib import import_module
 
 from ._errors import AppMultError, AppMultWarning, InternalError
 from .io import load_lut, save_lut
-from .gemm import LutGemm, lut_matmul
-from .gradients import Gradient1D, GradientTables, lut1d, prediction_error, ste, window
-from .io.appmult_text import read_gradient_text, read_lut_text, write_gradient_text, write_lut_text
+from .io.appmult_text import read_lut_text, write_lut_text
 from .io.blif import format_blif, parse_blif, read_blif, write_blif
 from .lut import ProductLUT, exact_table, operand_values
 from .metrics import ErrorMetrics
 from .netlist import Netlist, Node
 from .operands import OperandMap
 from .sim import Simulator, circuit_metrics, evaluate, load_circuit, simulate
-from .surrogates import (DrumHTP, HTPModel, LinearModel, MitchellHTP, NoiseModel, drum_lut, fidelity_report,
-                         mitchell_lut, model_from_dict)
+
+_LAZY = {
+    "GradientTables": "gradients", "Gradient1D": "gradients", "ste": "gradients", "window": "gradients",
+    "lut1d": "gradients", "prediction_error": "gradients",
+    "read_gradient_text": "io.appmult_text", "write_gradient_text": "io.appmult_text",
+    "HTPModel": "surrogates", "LinearModel": "surrogates", "NoiseModel": "surrogates", "MitchellHTP": "surrogates",
+    "DrumHTP": "surrogates", "mitchell_lut": "surrogates", "drum_lut": "surrogates",
+    "fidelity_report": "surrogates", "model_from_dict": "surrogates",
+    "LutGemm": "gemm", "lut_matmul": "gemm",
+}
 
 __all__ = [
     "AppMultError", "AppMultWarning", "InternalError",
@@ -26,10 +37,15 @@ __all__ = [
     "read_blif", "parse_blif", "write_blif", "format_blif",
     "load_lut", "save_lut", "read_lut_text", "write_lut_text",
     "simulate", "evaluate", "circuit_metrics", "load_circuit", "exact_table", "operand_values",
-    "GradientTables", "Gradient1D", "ste", "window", "lut1d", "prediction_error",
-    "read_gradient_text", "write_gradient_text",
-    "HTPModel", "LinearModel", "NoiseModel", "MitchellHTP", "DrumHTP", "mitchell_lut", "drum_lut",
-    "fidelity_report", "model_from_dict", "LutGemm", "lut_matmul",
+    *_LAZY,
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,6 +20,8 @@ log/antilog approximation (its residual against the bit-level model is reported)
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from .._errors import AppMultError
@@ -147,11 +149,11 @@ class DrumHTP(_LogHTP):
         return _g_drum(x, self.k) * _g_drum(w, self.k)
 
     def to_source(self, name: str = "htp") -> str:
-        return _SOURCE_HEAD.format(doc=f"DRUM-{self.k} HTP model") + (
+        return _source_head(f"DRUM-{self.k} HTP model") + (
             f"def {name}(x, w):\n"
             "    x = np.asarray(x, dtype=np.float64)\n"
             "    w = np.asarray(w, dtype=np.float64)\n"
-            f"    return np.sign(x) * np.sign(w) * _drum(np.abs(x), {self.k}) * _drum(np.abs(w), {self.k})\n"
+            f"    return np.sign(x) * np.sign(w) * _g_drum(np.abs(x), {self.k}) * _g_drum(np.abs(w), {self.k})\n"
         )
 
     @classmethod
@@ -188,39 +190,17 @@ class MitchellHTP(_LogHTP):
         return cls(int(data["k"]), bool(data.get("product_form", False)))
 
     def to_source(self, name: str = "htp") -> str:
-        core = ("gx * gw" if self.product_form else "_mitchell(gx, gw)")
-        return _SOURCE_HEAD.format(doc=f"Mitchell k={self.k} HTP model") + (
+        core = "gx * gw" if self.product_form else "_mitchell_float(gx, gw)"
+        return _source_head(f"Mitchell k={self.k} HTP model") + (
             f"def {name}(x, w):\n"
             "    x = np.asarray(x, dtype=np.float64)\n"
             "    w = np.asarray(w, dtype=np.float64)\n"
-            f"    gx, gw = _truncate(np.abs(x), {self.k}), _truncate(np.abs(w), {self.k})\n"
+            f"    gx, gw = _g_truncate(np.abs(x), {self.k}), _g_truncate(np.abs(w), {self.k})\n"
             f"    return np.sign(x) * np.sign(w) * {core}\n"
         )
 
 
-_SOURCE_HEAD = '''"""{doc}, written by appmult-char."""
-
-import numpy as np
-
-
-def _truncate(v, k):
-    safe = np.maximum(v, 1.0)
-    return np.where(v < 2.0 ** k, v, v - np.mod(v, np.exp2(np.floor(np.log2(safe)) - k + 1)))
-
-
-def _drum(v, k):
-    safe = np.maximum(v, 1.0)
-    return np.where(v < 2.0 ** k, v, _truncate(v, k) + np.exp2(np.floor(np.log2(safe)) - k))
-
-
-def _mitchell(x, w):
-    def log_m(v):
-        p = np.floor(np.log2(np.maximum(v, 1.0)))
-        return p + v / np.exp2(p) - 1.0
-
-    s = log_m(x) + log_m(w)
-    whole = np.floor(s)
-    return np.where((x == 0) | (w == 0), 0.0, np.exp2(whole) * (1.0 + s - whole))
-
-
-'''
+def _source_head(doc: str) -> str:
+    """Header of emitted model source: the float helpers above, verbatim."""
+    helpers = "\n\n".join(inspect.getsource(f) for f in (_g_truncate, _g_drum, _mitchell_float))
+    return f'"""{doc}, written by appmult-char."""\n\nimport numpy as np\n\n\n{helpers}\n\n'
