@@ -19,10 +19,6 @@ def codes(rng, shape, bits, signed):
     return rng.integers(lo, hi, shape).astype(np.int16)
 
 
-def values(c, bits, signed):
-    return c.astype(np.int64)
-
-
 @settings(max_examples=40, deadline=None)
 @given(n=st.integers(1, 8), m=st.integers(1, 8), signed=st.booleans(), M=st.integers(1, 70), K=st.integers(1, 70),
        N=st.integers(1, 70), seed=st.integers(0, 2**32 - 1))

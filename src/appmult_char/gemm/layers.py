@@ -71,8 +71,7 @@ def calibrate(x, bits: int, signed: bool, axis: int | None = None) -> QuantParam
     xp = _xp(x)
     x = xp.asarray(x, dtype=xp.float64)
     if axis is None:
-        lo, hi = float(min(x.min(), 0.0)), float(max(x.max(), 0.0))
-        lo, hi = np.float64(lo), np.float64(hi)
+        lo, hi = np.float64(min(float(x.min()), 0.0)), np.float64(max(float(x.max()), 0.0))
     else:
         reduce = tuple(d for d in range(x.ndim) if d != axis % x.ndim)
         lo = np.minimum(_host(x.min(axis=reduce)), 0.0)

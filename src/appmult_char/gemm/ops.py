@@ -249,14 +249,12 @@ def _codes(x: np.ndarray) -> np.ndarray:
 
 
 def _array_module():
-    """CuPy (preferred) or PyTorch, for the ordinary matrix products of LUT-1D on the GPU."""
+    """CuPy, for the lookups and ordinary matrix products of LUT-1D on the GPU."""
     try:
         import cupy
-
-        return cupy
     except ImportError:
-        pass
-    raise AppMultError("LUT-1D backward on the GPU needs CuPy for its ordinary matrix products")
+        raise AppMultError("LUT-1D backward on the GPU needs CuPy for its ordinary matrix products") from None
+    return cupy
 
 
 def _transpose(x):
