@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._errors import AppMultError
-from ..gradients import Gradient1D, GradientTables
+from ..gradients import Gradient1D, GradientTables, ste
 from ..lut import ProductLUT
 
 __all__ = ["LutGemm", "lut_matmul", "MAX_GPU_TABLE_BITS"]
@@ -55,8 +55,6 @@ class LutGemm:
         self.table = np.ascontiguousarray(lut.table, dtype=np.int64).ravel()
         self.max_abs = int(np.abs(self.table).max(initial=0))
         if gradients is None:
-            from ..gradients import ste
-
             gradients = ste(lut)
         self.gradients = gradients
         if isinstance(gradients, Gradient1D):
