@@ -208,6 +208,10 @@ def test_cli_sweep_lut_inputs_and_errors(tmp_path):
     assert result.exit_code == 1 and "{W}" in result.stderr
     result = runner.invoke(main, ["gradient", str(lut_path), "-o", str(tmp_path / "big.txt"), "--half-window", "40"])
     assert result.exit_code == 1 and "too large" in result.stderr and not (tmp_path / "big.txt").exists()
+    sweep = tmp_path / "sweep"
+    result = runner.invoke(main, ["gradient", str(lut_path), "-o", f"{sweep}/", "--half-window", "2,40"])
+    assert result.exit_code == 1 and "too large" in result.stderr
+    assert not sweep.exists() or list(sweep.iterdir()) == []  # nothing half-done
     result = runner.invoke(main, ["gradient", str(lut_path), "-o", str(tmp_path / "l1.txt"), "--method", "lut1d"])
     assert result.exit_code == 0, result.output
     back, qa, _ = read_gradient_text(tmp_path / "l1.txt")

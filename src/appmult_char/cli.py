@@ -281,7 +281,7 @@ def gradient(input_path, output, method, half_window, boundary, variant, fmt, pl
     appmult-char gradient lut.npz -o grads/ --half-window 2,4,8,16,32 --plot plots/
     """
     from ._errors import AppMultError
-    from .gradients import lut1d, prediction_error, ste, window
+    from .gradients import check_half_window, lut1d, prediction_error, ste, window
     from .io import lut_format
     from .io.appmult_text import write_gradient_text
     from .io.npz import save_gradients_npz
@@ -293,6 +293,8 @@ def gradient(input_path, output, method, half_window, boundary, variant, fmt, pl
         windows = [0]
     else:
         windows = _half_windows(half_window) if half_window is not None else [4 if method == "window" else 0]
+    for w in windows if method == "window" or (method == "lut1d" and (variant == "mean" or windows != [0])) else []:
+        check_half_window(w, min(lut.n, lut.m))  # refuse a bad W before any file of the sweep is written
     folder = _is_folder(output)
     if len(windows) > 1 and not folder and "{W}" not in output:
         raise AppMultError("several half windows need -o to be a folder (existing, or ending in /) "
