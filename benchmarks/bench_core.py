@@ -77,7 +77,7 @@ def peak_rss_12x12() -> tuple[float, float]:
     return before, after
 
 
-def cli_time(blif: Path, repeat=7) -> float:
+def cli_time(blif, repeat=7) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         cmd = ["appmult-char", "simulate", str(blif), "-o", os.path.join(tmp, "x.npz")]
         subprocess.run(cmd, check=True, capture_output=True)

@@ -90,7 +90,7 @@ def main():
         from appmult_char.gemm.layers import QuantConv2d
 
         lut = approximate_lut(8)
-        print(f"\nconv2d N=64, 128x128, 3x3, padding 1, 8-bit LUT (seed 003 Table VIII shape)")
+        print("\nconv2d N=64, 128x128, 3x3, padding 1, 8-bit LUT (seed 003 Table VIII shape)")
         print(f"{'C_in=C_out':>10} {'LUT conv ms':>12} {'fp32 torch conv ms':>19}")
         for channels in (2, 4, 8, 16, 32, 64):
             x = torch.randn(64, channels, 128, 128, device="cuda")

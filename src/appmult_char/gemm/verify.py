@@ -122,7 +122,6 @@ def verify_layer(sim: Simulator, layer: str = "linear", *, batch: int = 64, in_f
         gA, gB = LutGemm(lut, grads).backward(A, B, grad_C)
         report_grads[name] = {"grad_A_vs_ste": _relative(gA - ste_gA, ste_gA),
                               "grad_B_vs_ste": _relative(gB - ste_gB, ste_gB)}
-    x_params, w_params = d["x_params"], d["w_params"]
     return {
         "layer": layer, "device": device, "seed": seed, "multiplier": f"{lut.n}x{lut.m} "
         f"{'signed' if lut.signed else 'unsigned'}", "gemm_shape": list(A.shape) + [B.shape[-1]],
@@ -133,7 +132,7 @@ def verify_layer(sim: Simulator, layer: str = "linear", *, batch: int = 64, in_f
         "exact_multiplier_output_error_vs_float": _relative(_exact_output(d, exact, layer, y.shape) - y_float, y_float),
         "gradients_vs_ste": report_grads, "half_window": tables.half_window if tables else None,
         "lut_gemm_seconds": t, "lut_gemm_mac_per_s": macs / t if t > 0 else float("inf"),
-        "x_scale": float(x_params.scale), "w_per_channel": per_channel,
+        "x_scale": float(d["x_params"].scale), "w_per_channel": per_channel,
     }
 
 
