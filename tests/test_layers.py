@@ -13,15 +13,15 @@ from hypothesis import strategies as st
 from appmult_char import ProductLUT, Simulator, read_blif
 from appmult_char.cli import main
 from appmult_char.gemm import LutGemm
-from appmult_char.gemm.layers import calibrate, quant_conv2d, quant_linear
+from appmult_char.gemm.layers import calibrate, dequantize, quant_conv2d, quant_linear, quantize
 from appmult_char.gemm.verify import circuit_accumulators, verify_layer
 
 from .conftest import CIRCUITS, REFDATA
 
 
 def dequantized(v, params):
-    return (np.clip(np.round(v / _shape(params.scale, v, params)) + _shape(params.zero_point, v, params),
-                    params.qmin, params.qmax) - _shape(params.zero_point, v, params)) * _shape(params.scale, v, params)
+    """The float value each operand stands for once quantized."""
+    return dequantize(quantize(v, params), params)
 
 
 def _shape(values, v, params):

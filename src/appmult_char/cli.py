@@ -59,13 +59,10 @@ def _user_errors(f):
 
 
 def _simulator(path, signed, a_bits, b_bits, a_bus, b_bus, msb_first, backend="auto"):
-    from .io.blif import read_blif
-    from .operands import OperandMap
-    from .sim import Simulator
+    from .sim import simulator
 
-    netlist = read_blif(path)
-    operands = OperandMap.infer(netlist, a_bits=a_bits, b_bits=b_bits, a_bus=a_bus, b_bus=b_bus, msb_first=msb_first)
-    return Simulator(netlist, operands, signed, backend)
+    return simulator(path, signed=signed, backend=backend, a_bits=a_bits, b_bits=b_bits, a_bus=a_bus, b_bus=b_bus,
+                     msb_first=msb_first)
 
 
 def _is_folder(output: str) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import graphlib
 from dataclasses import dataclass, field
 
-from ._errors import AppMultError, InternalError
+from ._errors import AppMultError
 
 __all__ = ["Node", "Netlist"]
 
@@ -96,13 +96,3 @@ class Netlist:
             "literals": sum(sum(c != "-" for c in cube) for n in self.nodes.values() for cube in n.cubes),
             "depth": self.depth(),
         }
-
-    def check(self) -> None:
-        """Raise `InternalError` if the netlist breaks its own invariants."""
-        driven = set(self.inputs) | set(self.nodes)
-        for node in self.nodes.values():
-            missing = [f for f in node.fanins if f not in driven]
-            if missing:
-                raise InternalError(f"node {node.name} reads undriven {missing}")
-        if any(o not in driven for o in self.outputs):
-            raise InternalError("undriven output")

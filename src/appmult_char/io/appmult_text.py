@@ -122,10 +122,14 @@ def read_lut_text(path, signed: bool = False) -> ProductLUT:
     _, sections = read_sections(path)
     if LUT_TITLE not in sections:
         raise AppMultError(f"no '{LUT_TITLE}' section found", os.fspath(path))
-    table = sections[LUT_TITLE]
+    return _lut_from_table(sections[LUT_TITLE], os.fspath(path), signed)
+
+
+def _lut_from_table(table: np.ndarray, where: str, signed: bool) -> ProductLUT:
+    """A `ProductLUT` of a parsed LUT section, named after the file."""
     n, m = table.shape[0].bit_length() - 1, table.shape[1].bit_length() - 1
-    name = os.path.basename(os.fspath(path)).split(".")[0]
-    return ProductLUT(table.astype(lut_dtype(n + m, signed)), n, m, signed, n + m, name, os.fspath(path))
+    name = os.path.basename(where).split(".")[0]
+    return ProductLUT(table.astype(lut_dtype(n + m, signed)), n, m, signed, n + m, name, where)
 
 
 GRAD_A_TITLE = "LUT for the gradient of the approximate multiplier w.r.t. the first operand:"
@@ -196,7 +200,4 @@ def read_gradient_text(path, signed: bool = False):
     for title in (GRAD_A_TITLE, GRAD_B_TITLE):
         if sections[title].shape != table.shape:
             raise AppMultError(f"section '{title}' has shape {sections[title].shape}, the LUT {table.shape}", where)
-    n, m = table.shape[0].bit_length() - 1, table.shape[1].bit_length() - 1
-    lut = ProductLUT(table.astype(lut_dtype(n + m, signed)), n, m, signed, n + m,
-                     os.path.basename(where).split(".")[0], where)
-    return lut, sections[GRAD_A_TITLE].astype(np.int16), sections[GRAD_B_TITLE].astype(np.int16)
+    return _lut_from_table(table, where, signed), sections[GRAD_A_TITLE].astype(np.int16), sections[GRAD_B_TITLE].astype(np.int16)

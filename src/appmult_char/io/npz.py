@@ -23,16 +23,23 @@ def save_npz(lut: ProductLUT, path) -> None:
         )
 
 
-def load_npz(path) -> ProductLUT:
-    """Read a LUT written by `save_npz`; the stored hash must match the values."""
+def _read_fields(path) -> dict:
     where = os.fspath(path)
     try:
         with np.load(path, allow_pickle=False) as data:
-            fields = {k: data[k] for k in data.files}
+            return {k: data[k] for k in data.files}
     except FileNotFoundError:
         raise AppMultError("no such file", where) from None
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise AppMultError(f"not a readable .npz LUT ({exc})", where) from None
+
+
+def load_npz(path) -> ProductLUT:
+    """Read a LUT written by `save_npz`; the stored hash must match the values."""
+    return _lut_from_fields(_read_fields(path), os.fspath(path))
+
+
+def _lut_from_fields(fields: dict, where: str) -> ProductLUT:
     missing = {"lut", "n", "m", "signed"} - set(fields)
     if missing:
         raise AppMultError(f"not an appmult-char LUT: missing {', '.join(sorted(missing))}", where)
@@ -69,10 +76,9 @@ def load_gradients_npz(path):
     """Read what `save_gradients_npz` wrote: `GradientTables` or `Gradient1D`."""
     from ..gradients import Gradient1D, GradientTables
 
-    lut = load_npz(path)
-    with np.load(path, allow_pickle=False) as data:
-        fields = {k: data[k] for k in data.files}
     where = os.fspath(path)
+    fields = _read_fields(path)
+    lut = _lut_from_fields(fields, where)
     method = str(fields.get("method", ""))
     w = int(fields.get("half_window", 0))
     try:
