@@ -22,28 +22,24 @@ from _common import REFDATA, best_of
 
 from appmult_char import Simulator, read_blif
 from appmult_char.generators import exact_multiplier, truncated_multiplier
-from appmult_char.sim import _numpy_backend as npb
-
-
-
+from appmult_char.metrics import histogram_bins
+from appmult_char.sim.numpy_backend import NumpyBackend
 
 
 def numpy_lut(sim: Simulator) -> np.ndarray:
     """Baseline: the same program, one NumPy array operation per instruction."""
-    npat = 1 << (sim.n + sim.m)
-    words = npb.exhaustive_words(sim.in_bits, 0, -(-npat // 64))
-    return sim._unpack(npb.run_words(sim.program, words))[:npat]
+    out = np.empty(1 << (sim.a_bits + sim.b_bits), dtype=np.int64)
+    NumpyBackend().exhaustive(sim.layout, out)
+    return out
 
 
 def numpy_metrics_fraction(sim: Simulator, words: int) -> float:
-    """Baseline for streamed metrics: seconds for the first `words` pattern words."""
+    """Baseline for streamed metrics: seconds for the first `words` pattern words on the
+    NumPy back end (the same exact sums as the Numba kernels)."""
+    backend, bins = NumpyBackend(), histogram_bins(sim.a_bits, sim.b_bits)
     t0 = time.perf_counter()
-    for w0 in range(0, words, 1 << 14):
-        w1 = min(words, w0 + (1 << 14))
-        values = sim._unpack(npb.run_words(sim.program, npb.exhaustive_words(sim.in_bits, w0, w1)))
-        p = np.arange(w0 * 64, w1 * 64, dtype=np.int64)
-        e = values - (p >> sim.m) * (p & ((1 << sim.m) - 1))
-        np.count_nonzero(e), np.abs(e).sum(), (e.astype(np.float64) ** 2).sum()
+    for w0 in range(0, words, backend.words_per_call):
+        backend.stream_metrics(sim.layout, w0, min(words, w0 + backend.words_per_call), bins)
     return time.perf_counter() - t0
 
 

@@ -8,7 +8,7 @@ backward (grad_A and grad_B) and the LUT-1D backward, beside exact fp32 ``torch.
 accumulates: M·N·K per GEMM; the backward does two). Each LUT figure is also given as a
 fraction of the shared-memory lookup limit estimated for the chip: one 32-lane shared
 load per clock per SM, i.e. SMs x 32 x clock lookups per second. With ``--conv`` it also
-times the quantized conv2d layer of seed 003 Table VIII (N=64, 128x128, 3x3).
+times the quantized conv2d layer of the TorchApprox paper's Table VIII (N=64, 128x128, 3x3).
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def main():
         from appmult_char.gemm.layers import QuantConv2d
 
         lut = approximate_lut(8)
-        print("\nconv2d N=64, 128x128, 3x3, padding 1, 8-bit LUT (seed 003 Table VIII shape)")
+        print("\nconv2d N=64, 128x128, 3x3, padding 1, 8-bit LUT (TorchApprox paper, Table VIII shape)")
         print(f"{'C_in=C_out':>10} {'LUT conv ms':>12} {'fp32 torch conv ms':>19}")
         for channels in (2, 4, 8, 16, 32, 64):
             x = torch.randn(64, channels, 128, 128, device="cuda")

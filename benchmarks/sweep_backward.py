@@ -7,7 +7,7 @@ import numpy as np
 from numba import cuda
 
 from appmult_char import ProductLUT
-from appmult_char.gemm import LutGemm, _cuda
+from appmult_char.gemm import LutGemm, cuda_kernels
 
 sys.path.insert(0, "benchmarks")
 from bench_gemm_gpu import timed  # noqa: E402
@@ -16,7 +16,7 @@ size = 4096
 rng = np.random.default_rng(0)
 for bits in (7, 8):
     g = LutGemm(ProductLUT.exact(bits, bits), backend="cuda")
-    tables = g._device_tables()
+    tables = g.impl.device_tables()
     F = cuda.to_device(rng.integers(0, 1 << bits, (1, size, size)).astype(np.uint8))
     V = cuda.to_device(rng.integers(0, 1 << bits, (1, size, size)).astype(np.uint8))
     X = cuda.to_device(rng.standard_normal((1, size, size)).astype(np.float32))
@@ -25,13 +25,13 @@ for bits in (7, 8):
         for regs in (None, 128, 96, 64):
             if regs and warps * 32 * regs > 65536:
                 continue
-            src = _cuda._bwd_source(tables["kind"], False, tp, tq, warps)
-            kernel = _cuda._compile(src, "bwd", **({"max_registers": regs} if regs else {}))
+            src = cuda_kernels._bwd_source(tables["kind"], False, tp, tq, warps)
+            kernel = cuda_kernels._compile(src, "bwd", **({"max_registers": regs} if regs else {}))
             args = (X, F, V, tables["ga"], np.int64(1 << bits), np.int64((1 << bits) - 1), np.int64((1 << bits) - 1),
                     np.float32(1 / 16), out)
             nbytes = tables["ga"].size * tables["ga"].dtype.itemsize
             try:
-                _cuda.set_dynamic_shared(kernel, args, nbytes)
+                cuda_kernels.set_dynamic_shared(kernel, args, nbytes)
                 grid = ((size + tq - 1) // tq, (size + warps * tp - 1) // (warps * tp), 1)
                 t = timed(lambda: kernel[grid, (32, warps), 0, nbytes](*args), repeat=3, min_total=0.05)
             except Exception as exc:  # noqa: BLE001
@@ -44,7 +44,7 @@ for bits in (7, 8):
 M, K, N = 65536, 576, 64
 for bits in (7, 8):
     g = LutGemm(ProductLUT.exact(bits, bits), backend="cuda")
-    tables = g._device_tables()
+    tables = g.impl.device_tables()
     A = cuda.to_device(rng.integers(0, 1 << bits, (1, M, K)).astype(np.uint8))
     B = cuda.to_device(rng.integers(0, 1 << bits, (1, K, N)).astype(np.uint8))
     out = cuda.device_array((1, M, N), np.int32)
@@ -52,12 +52,12 @@ for bits in (7, 8):
                              (8, 2, 32, 64), (4, 2, 32, 64)):
         if 32 * ty * regs > 65536:
             continue
-        kernel = _cuda._compile(_cuda._fwd_source(tables["lut_dtype"].name, "int32", tm, tn, ty), "fwd",
+        kernel = cuda_kernels._compile(cuda_kernels._fwd_source(tables["lut_dtype"].name, "int32", tm, tn, ty), "fwd",
                                 max_registers=regs)
         args = (A, B, tables["lut32"], np.int64(1 << bits), np.int64((1 << bits) - 1), np.int64((1 << bits) - 1), out)
         nbytes = tables["lut32"].size * 4
         try:
-            _cuda.set_dynamic_shared(kernel, args, nbytes)
+            cuda_kernels.set_dynamic_shared(kernel, args, nbytes)
             grid = ((N + 32 * tn - 1) // (32 * tn), (M + ty * tm - 1) // (ty * tm), 1)
             t = timed(lambda: kernel[grid, (32, ty), 0, nbytes](*args), repeat=3, min_total=0.05)
         except Exception as exc:  # noqa: BLE001

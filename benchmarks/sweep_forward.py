@@ -7,7 +7,7 @@ import numpy as np
 from numba import cuda
 
 from appmult_char import ProductLUT
-from appmult_char.gemm import LutGemm, _cuda
+from appmult_char.gemm import LutGemm, cuda_kernels
 
 sys.path.insert(0, "benchmarks")
 from bench_gemm_gpu import timed  # noqa: E402
@@ -16,7 +16,7 @@ size = int(sys.argv[1]) if len(sys.argv) > 1 else 4096
 rng = np.random.default_rng(0)
 for bits in (7, 8):
     g = LutGemm(ProductLUT.exact(bits, bits), backend="cuda")
-    tables = g._device_tables()
+    tables = g.impl.device_tables()
     A = cuda.to_device(rng.integers(0, 1 << bits, (1, size, size)).astype(np.uint8))
     B = cuda.to_device(rng.integers(0, 1 << bits, (1, size, size)).astype(np.uint8))
     out = cuda.device_array((1, size, size), np.int32)
@@ -26,11 +26,11 @@ for bits in (7, 8):
             if regs and regs * 32 * ty > 65536 and ty > 8:
                 pass
             options = {"max_registers": regs} if regs else {}
-            kernel = _cuda._compile(_cuda._fwd_source(tables["lut_dtype"].name, "int32", tm, tn, ty), "fwd", **options)
+            kernel = cuda_kernels._compile(cuda_kernels._fwd_source(tables["lut_dtype"].name, "int32", tm, tn, ty), "fwd", **options)
             args = (A, B, tables["lut32"], np.int64(1 << bits), np.int64((1 << bits) - 1), np.int64((1 << bits) - 1), out)
             nbytes = tables["lut32"].size * 4
             try:
-                _cuda.set_dynamic_shared(kernel, args, nbytes)
+                cuda_kernels.set_dynamic_shared(kernel, args, nbytes)
                 grid = ((size + 32 * tn - 1) // (32 * tn), (size + ty * tm - 1) // (ty * tm), 1)
                 launch = lambda: kernel[grid, (32, ty), 0, nbytes](*args)
                 t = timed(launch, repeat=3, min_total=0.05)

@@ -128,7 +128,7 @@ def test_non_square_bus_mapping_without_options():
     nl = exact_multiplier(3, 2)
     text = format_blif(nl).replace(".inputs A[0] A[1] A[2] B[0] B[1]", ".inputs A[2] B[1] A[0] B[0] A[1]")
     lut = simulate(parse_blif(text))
-    assert (lut.n, lut.m) == (3, 2)
+    assert (lut.a_bits, lut.b_bits) == (3, 2)
     assert np.array_equal(lut.table, lut.exact_table())
 
 

@@ -16,7 +16,7 @@ from appmult_char.cli import main
 from appmult_char.generators import exact_multiplier
 from appmult_char.io.blif import format_blif, write_blif
 
-from .conftest import REFDATA
+from .conftest import REFDATA, refdata
 
 GOOD = ".model t\n.inputs a0 a1 b0 b1\n.outputs y0 y1\n.names a0 b0 y0\n11 1\n.names a1 b1 y1\n11 1\n.end\n"
 BAD = {
@@ -130,10 +130,11 @@ def test_signed_and_explicit_widths(tmp_path):
     result = CliRunner().invoke(main, ["simulate", str(path), "-o", str(out), "--signed", "--a-bits", "3"])
     assert result.exit_code == 0, result.output
     lut = load_lut(out)
-    assert lut.signed and (lut.n, lut.m) == (3, 2)
+    assert lut.signed and (lut.a_bits, lut.b_bits) == (3, 2)
     assert np.array_equal(lut.table, lut.exact_table())
 
 
+@refdata
 def test_metrics_and_info_json():
     blif = str(REFDATA / "mul7u_06Q_sop.blif")
     result = CliRunner().invoke(main, ["metrics", blif, "--json"])

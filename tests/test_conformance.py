@@ -13,7 +13,9 @@ from appmult_char import load_lut
 from appmult_char.cli import main
 from appmult_char.io.appmult_text import LUT_TITLE
 
-from .conftest import REFDATA
+from .conftest import REFDATA, refdata
+
+pytestmark = refdata
 
 
 def _from_title(text: str) -> str:

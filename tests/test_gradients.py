@@ -12,13 +12,13 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appmult_char import AppMultError, ProductLUT
+from appmult_char import AppMultError, GradientTables, ProductLUT, save_lut
 from appmult_char.cli import main
-from appmult_char.gradients import lut1d, numeric_values, prediction_error, quantize, ste, window
+from appmult_char.gradients import lut1d, numeric_values, prediction_error, ste, to_fixed_point, window
 from appmult_char.io.appmult_text import LUT_TITLE, read_gradient_text, write_gradient_text
 from appmult_char.io.npz import load_gradients_npz, save_gradients_npz
 
-from .conftest import REFDATA
+from .conftest import REFDATA, refdata
 from .gradient_reference import window_per_entry
 
 GRADIENT_FILES = sorted(REFDATA.glob("*_lutfp+bp_avg_*.txt.gz"))
@@ -28,6 +28,7 @@ STABLE_INFO = tuple("INFO: " + key for key in (
     "Mean of lut_mult", "Mean of grad_a_ste", "Mean of grad_b_ste"))
 
 
+@refdata
 @pytest.mark.filterwarnings("ignore::appmult_char.AppMultWarning")
 @pytest.mark.parametrize("reference", GRADIENT_FILES, ids=lambda p: p.name.split("_lutfp")[0])
 def test_reference_gradient_files_byte_identical(reference, tmp_path):
@@ -44,6 +45,7 @@ def test_reference_gradient_files_byte_identical(reference, tmp_path):
     assert all(line in ours.splitlines() for line in stable)
 
 
+@refdata
 def test_reference_files_cover_all_ten_circuits():
     assert len(GRADIENT_FILES) == 10
 
@@ -60,7 +62,7 @@ def raw_values(bits, signed):
 def numeric(table, lut):
     from appmult_char.lut import to_numeric_order
 
-    return to_numeric_order(table, lut.n, lut.m, lut.signed)
+    return to_numeric_order(table, lut.a_bits, lut.b_bits, lut.signed)
 
 
 @settings(max_examples=40, deadline=None)
@@ -140,10 +142,10 @@ def test_lut1d_slope_of_an_approximate_lut_matches_least_squares():
     assert np.allclose(g.g_a, expected, rtol=1e-12)
 
 
-def test_quantize_rounds_half_to_even_and_refuses_overflow():
-    assert list(quantize(np.array([0.03125, 0.09375, -0.03125]))) == [0, 2, 0]
+def test_fixed_point_rounds_half_to_even_and_refuses_overflow():
+    assert list(to_fixed_point(np.array([0.03125, 0.09375, -0.03125]))) == [0, 2, 0]
     with pytest.raises(AppMultError, match="int16"):
-        quantize(np.array([5000.0]))
+        to_fixed_point(np.array([5000.0]))
 
 
 @pytest.mark.parametrize("call,message", [
@@ -163,9 +165,10 @@ def test_gradient_file_round_trip_and_damaged_files(tmp_path):
     t = window(lut, 3)
     path = tmp_path / "g.txt.gz"
     write_gradient_text(t, path)
-    back, qa, qb = read_gradient_text(path)
-    assert back == lut
-    assert np.array_equal(qa, t.quantized()[0]) and np.array_equal(qb, t.quantized()[1])
+    back = read_gradient_text(path)
+    assert isinstance(back, GradientTables) and back.lut == lut and back.half_window == 3
+    assert np.array_equal(back.quantized()[0], t.quantized()[0]) and np.array_equal(back.quantized()[1], t.quantized()[1])
+    assert np.array_equal(back.grad_a * 16, t.quantized()[0])  # the stored fixed point, as floats
     text = gzip.decompress(path.read_bytes()).decode()
     missing = tmp_path / "missing.txt"
     missing.write_text(text[:text.index("LUT for the gradient")])
@@ -199,7 +202,7 @@ def test_prediction_error_is_zero_inside_for_exact_and_positive_for_approximate(
 def test_cli_sweep_lut_inputs_and_errors(tmp_path):
     runner = CliRunner()
     lut_path = tmp_path / "l.npz"
-    ProductLUT.exact(6, 6).save(lut_path)
+    save_lut(ProductLUT.exact(6, 6), lut_path)
     result = runner.invoke(main, ["gradient", str(lut_path), "-o", str(tmp_path / "g_{W}.npz"), "--half-window", "2,4"])
     assert result.exit_code == 0, result.output
     assert "suggested half window" in result.output
@@ -214,13 +217,13 @@ def test_cli_sweep_lut_inputs_and_errors(tmp_path):
     assert not sweep.exists() or list(sweep.iterdir()) == []  # nothing half-done
     result = runner.invoke(main, ["gradient", str(lut_path), "-o", str(tmp_path / "l1.txt"), "--method", "lut1d"])
     assert result.exit_code == 0, result.output
-    back, qa, _ = read_gradient_text(tmp_path / "l1.txt")
-    assert np.array_equal(qa, quantize(ste(back).grad_a))
+    back = read_gradient_text(tmp_path / "l1.txt")
+    assert np.array_equal(back.quantized()[0], to_fixed_point(ste(back.lut).grad_a))
 
 
 def test_cli_plot(tmp_path):
     lut_path = tmp_path / "l.npz"
-    ProductLUT.exact(5, 5).save(lut_path)
+    save_lut(ProductLUT.exact(5, 5), lut_path)
     result = CliRunner().invoke(main, ["gradient", str(lut_path), "-o", str(tmp_path / "g.txt"), "--half-window", "2",
                                        "--plot", str(tmp_path / "plots")])
     assert result.exit_code == 0, result.output

@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from appmult_char import ProductLUT, Simulator, read_blif
 from appmult_char.cli import main
 from appmult_char.gemm import LutGemm
-from appmult_char.gemm.layers import calibrate, dequantize, quant_conv2d, quant_linear, quantize
+from appmult_char.gemm.layers import LayerSpec, calibrate, dequantize, quant_conv2d, quant_linear, quantize
 from appmult_char.gemm.verify import circuit_accumulators, verify_layer
 
-from .conftest import CIRCUITS, REFDATA
+from .conftest import CIRCUITS, REFDATA, refdata
 
 
 def dequantized(v, params):
@@ -91,17 +91,19 @@ def test_calibration_covers_zero_and_range():
     assert p.scale.shape == (2,) and np.all(p.zero_point >= -128)
 
 
+@refdata
 @pytest.mark.filterwarnings("ignore::appmult_char.AppMultWarning")
 @pytest.mark.parametrize("name", CIRCUITS)
 def test_lut_gemm_equals_circuit_for_every_reference_circuit(name):
     sim = Simulator(read_blif(REFDATA / f"{name}_sop.blif"))
-    report = verify_layer(sim, "linear", batch=16, in_features=48, out_features=12, seed=3)
+    report = verify_layer(sim, LayerSpec("linear", batch=16, in_features=48, out_features=12), seed=3)
     assert report["lut_equals_circuit"] and report["mismatches"] == 0
     assert report["accumulator_error_vs_exact"] > 0  # approximate multipliers
-    report = verify_layer(sim, "conv2d", batch=1, channels=4, out_channels=4, size=6, groups=2, per_channel=True)
+    report = verify_layer(sim, LayerSpec("conv2d", batch=1, channels=4, out_channels=4, size=6, groups=2, per_channel=True))
     assert report["lut_equals_circuit"]
 
 
+@refdata
 def test_circuit_accumulators_use_only_the_pairs_that_occur():
     sim = Simulator(read_blif(REFDATA / "mul7u_06Q_sop.blif"))
     A = np.array([[[1, 2], [3, 4]]])
@@ -111,12 +113,14 @@ def test_circuit_accumulators_use_only_the_pairs_that_occur():
     assert pairs == 4 and sums[0, 0, 0] == lut[1, 5] + lut[2, 6] and sums[0, 1, 0] == lut[3, 5] + lut[4, 6]
 
 
+@refdata
 def test_verify_on_the_cuda_kernels():
     sim = Simulator(read_blif(REFDATA / "mul7u_081_sop.blif"))
-    report = verify_layer(sim, "conv2d", batch=1, channels=2, out_channels=2, size=4, device="cuda")
-    assert report["lut_equals_circuit"] and report["device"] == "cuda"
+    report = verify_layer(sim, LayerSpec("conv2d", batch=1, channels=2, out_channels=2, size=4), backend="cuda")
+    assert report["lut_equals_circuit"] and report["backend"] == "cuda"
 
 
+@refdata
 def test_verify_command(tmp_path):
     blif = str(REFDATA / "mul7u_073_sop.blif")
     result = CliRunner().invoke(main, ["verify", blif, "--batch", "8", "--in-features", "40", "--out-features", "6",
@@ -130,6 +134,7 @@ def test_verify_command(tmp_path):
     assert result.exit_code == 0 and "LUT GEMM == circuit:        yes" in result.output
 
 
+@refdata
 def test_verify_command_fails_when_the_lut_disagrees(monkeypatch):
     forward = LutGemm.forward
 

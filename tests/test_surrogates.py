@@ -18,7 +18,7 @@ from appmult_char.surrogates import (DrumHTP, HTPModel, LinearModel, MitchellHTP
                                      fidelity_report, mitchell_lut, model_from_dict, training_pairs)
 from appmult_char.surrogates.logmult import drum_operand, truncate_leading
 
-from .conftest import REFDATA
+from .conftest import REFDATA, refdata
 
 
 @settings(max_examples=20, deadline=None)
@@ -91,6 +91,7 @@ def test_bit_level_truncation_helpers():
     lambda x, w, y: MitchellHTP(3, product_form=True),
     lambda x, w, y: DrumHTP(4),
 ])
+@refdata
 def test_json_and_emitted_source_round_trip(make):
     lut = simulate(REFDATA / "mul7u_081_sop.blif")
     x, w, y = training_pairs(lut)
@@ -110,6 +111,7 @@ def test_linear_and_noise_baselines():
     assert noise.mean_ == pytest.approx(3.0) and noise.std_ == pytest.approx(0.0, abs=1e-12)
 
 
+@refdata
 def test_report_orders_models_on_a_reference_circuit():
     report, models = fidelity_report(simulate(REFDATA / "mul8u_2NDH_sop.blif"))
     maes = {name: r["mae"] for name, r in report["models"].items()}
@@ -118,6 +120,7 @@ def test_report_orders_models_on_a_reference_circuit():
     assert models["htp"].mae_ == pytest.approx(maes["htp"])
 
 
+@refdata
 def test_htp_command(tmp_path):
     out, emit = tmp_path / "m.json", tmp_path / "m.py"
     blif = str(REFDATA / "mul7u_06Q_sop.blif")

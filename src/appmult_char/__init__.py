@@ -6,20 +6,31 @@ approximate-multiplier-aware retraining, fit fast floating-point surrogates, and
 layers through the LUT on CPU and GPU (`appmult_char.gemm`).
 
 The analyses (gradients, surrogates, GEMM) are imported on first use, so that the
-command line starts fast.
+command line starts fast; type checkers see them through the `TYPE_CHECKING` imports.
 """
 
+from __future__ import annotations
+
 from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
 from ._errors import AppMultError, AppMultWarning, InternalError
-from .io import load_lut, save_lut
+from .io import load_gradients, load_lut, save_gradients, save_lut
 from .io.appmult_text import read_lut_text, write_lut_text
 from .io.blif import format_blif, parse_blif, read_blif, write_blif
 from .lut import ProductLUT, exact_table, operand_values
-from .metrics import ErrorMetrics
+from .metrics import ErrorMetrics, ErrorSums
 from .netlist import Netlist, Node
 from .operands import OperandMap
 from .sim import Simulator, circuit_metrics, evaluate, load_circuit, simulate
+
+if TYPE_CHECKING:
+    from .gemm import LutGemm, lut_gemm
+    from .gradients import Gradient1D, GradientTables, lut1d, prediction_error, ste, window
+    from .io.appmult_text import read_gradient_text, write_gradient_text
+    from .surrogates import (DrumHTP, HTPModel, LinearModel, MitchellHTP, NoiseModel, drum_lut, fidelity_report,
+                             mitchell_lut, model_from_dict)
 
 _LAZY = {
     "GradientTables": "gradients", "Gradient1D": "gradients", "ste": "gradients", "window": "gradients",
@@ -28,24 +39,37 @@ _LAZY = {
     "HTPModel": "surrogates", "LinearModel": "surrogates", "NoiseModel": "surrogates", "MitchellHTP": "surrogates",
     "DrumHTP": "surrogates", "mitchell_lut": "surrogates", "drum_lut": "surrogates",
     "fidelity_report": "surrogates", "model_from_dict": "surrogates",
-    "LutGemm": "gemm", "lut_matmul": "gemm",
+    "LutGemm": "gemm", "lut_gemm": "gemm",
 }
 
 __all__ = [
     "AppMultError", "AppMultWarning", "InternalError",
-    "Netlist", "Node", "OperandMap", "ProductLUT", "ErrorMetrics", "Simulator",
+    "Netlist", "Node", "OperandMap", "ProductLUT", "ErrorMetrics", "ErrorSums", "Simulator",
     "read_blif", "parse_blif", "write_blif", "format_blif",
-    "load_lut", "save_lut", "read_lut_text", "write_lut_text",
+    "load_lut", "save_lut", "load_gradients", "save_gradients", "read_lut_text", "write_lut_text",
     "simulate", "evaluate", "circuit_metrics", "load_circuit", "exact_table", "operand_values",
     *_LAZY,
 ]
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("appmult-char")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
 
 
-def __getattr__(name):
+#: Deprecated names, resolved (with a warning) by the module that still holds them.
+_DEPRECATED = {"lut_matmul": "gemm"}
+
+
+def __getattr__(name: str):
+    if name in _DEPRECATED:
+        return getattr(import_module(f".{_DEPRECATED[name]}", __name__), name)
     if name in _LAZY:
         value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

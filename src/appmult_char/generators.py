@@ -1,17 +1,18 @@
 """Gate-level multiplier generators, as `Netlist`s of SOP nodes.
 
-- `exact_multiplier(n, m)`: unsigned array multiplier; ``signed=True`` gives the
+- `exact_multiplier(a_bits, b_bits)`: unsigned array multiplier; ``signed=True`` gives the
   Baugh-Wooley form (complemented sign partial products plus a correction constant).
-- `truncated_multiplier(n, m, t)`: the classic approximate family that drops every
+- `truncated_multiplier(a_bits, b_bits, t)`: the classic approximate family that drops every
   partial product of weight below ``2^t`` (truncated partial-product columns).
 
 Partial products are summed column by column with full and half adders, carries moving
-to the next column, and the result taken modulo ``2^(n+m)``. Inputs are ``A[i]``, ``B[j]``,
+to the next column, and the result taken modulo ``2^(a_bits+b_bits)``. Inputs are ``A[i]``, ``B[j]``,
 outputs ``O[k]``, all LSB first.
 """
 
 from __future__ import annotations
 
+from ._errors import AppMultError
 from .netlist import Netlist, Node
 
 __all__ = ["exact_multiplier", "truncated_multiplier", "multiplier"]
@@ -20,7 +21,7 @@ _XOR3 = ("100", "010", "001", "111")
 _MAJ = ("11-", "1-1", "-11")
 
 
-class _Builder:
+class _NetlistBuilder:
     def __init__(self):
         self.nodes: dict[str, Node] = {}
 
@@ -30,22 +31,22 @@ class _Builder:
         return name
 
 
-def multiplier(n: int, m: int, signed: bool = False, truncate: int = 0, name: str | None = None) -> Netlist:
-    """An n x m multiplier dropping partial products of weight < 2^truncate (0: exact)."""
-    if n < 1 or m < 1:
-        raise ValueError("operand widths must be at least 1")
-    width = n + m
-    b = _Builder()
-    a_in = [f"A[{i}]" for i in range(n)]
-    b_in = [f"B[{j}]" for j in range(m)]
+def multiplier(a_bits: int, b_bits: int, signed: bool = False, truncate: int = 0, name: str | None = None) -> Netlist:
+    """An a_bits x b_bits multiplier dropping partial products of weight < 2^truncate (0: exact)."""
+    if a_bits < 1 or b_bits < 1:
+        raise AppMultError(f"operand widths must be at least 1, got {a_bits} x {b_bits}")
+    width = a_bits + b_bits
+    b = _NetlistBuilder()
+    a_in = [f"A[{i}]" for i in range(a_bits)]
+    b_in = [f"B[{j}]" for j in range(b_bits)]
     columns: list[list[str]] = [[] for _ in range(width)]
     negative = 0  # weight of the complemented partial products (Baugh-Wooley)
-    for i in range(n):
-        for j in range(m):
+    for i in range(a_bits):
+        for j in range(b_bits):
             k = i + j
             if k < truncate:
                 continue
-            inverted = signed and (i == n - 1) != (j == m - 1)
+            inverted = signed and (i == a_bits - 1) != (j == b_bits - 1)
             if inverted:  # -x*2^k == (1-x)*2^k - 2^k
                 negative += 1 << k
             columns[k].append(b.node([a_in[i], b_in[j]], ["11"], onset=not inverted))
@@ -76,15 +77,15 @@ def multiplier(n: int, m: int, signed: bool = False, truncate: int = 0, name: st
             b.node([], [], name=out)
         outputs.append(out)
     kind = "s" if signed else "u"
-    default = f"mul{n}x{m}{kind}_exact" if not truncate else f"mul{n}x{m}{kind}_trunc{truncate}"
+    default = f"mul{a_bits}x{b_bits}{kind}_exact" if not truncate else f"mul{a_bits}x{b_bits}{kind}_trunc{truncate}"
     return Netlist(name or default, a_in + b_in, outputs, b.nodes)
 
 
-def exact_multiplier(n: int, m: int, signed: bool = False) -> Netlist:
-    """Exact n x m multiplier (Baugh-Wooley when signed)."""
-    return multiplier(n, m, signed)
+def exact_multiplier(a_bits: int, b_bits: int, signed: bool = False) -> Netlist:
+    """Exact a_bits x b_bits multiplier (Baugh-Wooley when signed)."""
+    return multiplier(a_bits, b_bits, signed)
 
 
-def truncated_multiplier(n: int, m: int, truncate: int, signed: bool = False) -> Netlist:
-    """n x m multiplier without the partial products of weight below ``2^truncate``."""
-    return multiplier(n, m, signed, truncate)
+def truncated_multiplier(a_bits: int, b_bits: int, truncate: int, signed: bool = False) -> Netlist:
+    """a_bits x b_bits multiplier without the partial products of weight below ``2^truncate``."""
+    return multiplier(a_bits, b_bits, signed, truncate)

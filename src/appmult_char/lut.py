@@ -1,10 +1,12 @@
 """`ProductLUT`: a multiplier's full product table with its metadata.
 
-``table[a][b]`` is the product for operand bit patterns ``a`` (n bits) and ``b`` (m bits):
+``table[a][b]`` is the product for operand bit patterns ``a`` (`a_bits` wide) and ``b``
+(`b_bits` wide):
 rows and columns are indexed by the raw patterns, values are in the product's own
 interpretation (two's-complement signed when `signed`). Numeric order (row ``i`` is
-operand value ``i - 2^(n-1)`` for signed) is only ever produced by the explicit
-`to_numeric_order`/`from_numeric_order` conversions.
+operand value ``i - 2^(a_bits-1)`` for signed) is only ever produced by the explicit
+`to_numeric_order`/`from_numeric_order` conversions. Reading and writing LUT files is
+`appmult_char.io` (`load_lut`, `save_lut`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._compat import renamed_attribute
 from ._errors import AppMultError
 from .metrics import ErrorMetrics
 
@@ -26,23 +29,23 @@ def operand_values(bits: int, signed: bool) -> np.ndarray:
     return v - ((v >> (bits - 1)) << bits) if signed else v
 
 
-def exact_table(n: int, m: int, signed: bool) -> np.ndarray:
-    """The exact product table of n x m operands, indexed by raw patterns."""
-    return np.multiply.outer(operand_values(n, signed), operand_values(m, signed))
+def exact_table(a_bits: int, b_bits: int, signed: bool) -> np.ndarray:
+    """The exact product table of a_bits x b_bits operands, indexed by raw patterns."""
+    return np.multiply.outer(operand_values(a_bits, signed), operand_values(b_bits, signed))
 
 
-def to_numeric_order(table: np.ndarray, n: int, m: int, signed: bool) -> np.ndarray:
+def to_numeric_order(table: np.ndarray, a_bits: int, b_bits: int, signed: bool) -> np.ndarray:
     """A copy of a raw-pattern-indexed table with rows/columns in operand value order."""
     if not signed:
         return table.copy()
-    return np.roll(table, (1 << (n - 1), 1 << (m - 1)), axis=(0, 1))
+    return np.roll(table, (1 << (a_bits - 1), 1 << (b_bits - 1)), axis=(0, 1))
 
 
-def from_numeric_order(table: np.ndarray, n: int, m: int, signed: bool) -> np.ndarray:
+def from_numeric_order(table: np.ndarray, a_bits: int, b_bits: int, signed: bool) -> np.ndarray:
     """Inverse of `to_numeric_order`."""
     if not signed:
         return table.copy()
-    return np.roll(table, (-(1 << (n - 1)), -(1 << (m - 1))), axis=(0, 1))
+    return np.roll(table, (-(1 << (a_bits - 1)), -(1 << (b_bits - 1))), axis=(0, 1))
 
 
 def lut_dtype(output_bits: int, signed: bool) -> np.dtype:
@@ -52,23 +55,26 @@ def lut_dtype(output_bits: int, signed: bool) -> np.dtype:
 
 @dataclass(frozen=True, eq=False)
 class ProductLUT:
-    """Product table ``table[a][b]`` of an n x m multiplier (see module docstring)."""
+    """Product table ``table[a][b]`` of an a_bits x b_bits multiplier (see module docstring)."""
 
     table: np.ndarray
-    n: int
-    m: int
+    a_bits: int
+    b_bits: int
     signed: bool = False
     output_bits: int | None = None
     name: str = ""
     source: str | None = None
 
     def __post_init__(self):
-        if self.table.ndim != 2 or self.table.shape != (1 << self.n, 1 << self.m):
-            raise AppMultError(f"LUT of shape {self.table.shape} is not 2^{self.n} x 2^{self.m}")
+        if self.table.ndim != 2 or self.table.shape != (1 << self.a_bits, 1 << self.b_bits):
+            raise AppMultError(f"LUT of shape {self.table.shape} is not 2^{self.a_bits} x 2^{self.b_bits}")
         if self.table.dtype.kind not in "iu":
             raise AppMultError(f"LUT values must be integers, not {self.table.dtype}")
         if self.output_bits is None:
-            object.__setattr__(self, "output_bits", self.n + self.m)
+            object.__setattr__(self, "output_bits", self.a_bits + self.b_bits)
+
+    n = renamed_attribute("a_bits", "n")
+    m = renamed_attribute("b_bits", "m")
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -77,14 +83,14 @@ class ProductLUT:
     @property
     def hash(self) -> str:
         """SHA-256 of widths, signedness and values (independent of dtype)."""
-        h = hashlib.sha256(f"{self.n},{self.m},{int(self.signed)};".encode())
+        h = hashlib.sha256(f"{self.a_bits},{self.b_bits},{int(self.signed)};".encode())
         h.update(np.ascontiguousarray(self.table, dtype="<i8").tobytes())
         return h.hexdigest()
 
     def __eq__(self, other) -> bool:
         return (
             isinstance(other, ProductLUT)
-            and (self.n, self.m, self.signed) == (other.n, other.m, other.signed)
+            and (self.a_bits, self.b_bits, self.signed) == (other.a_bits, other.b_bits, other.signed)
             and np.array_equal(self.table, other.table)
         )
 
@@ -94,13 +100,14 @@ class ProductLUT:
         return self.table[index]
 
     @classmethod
-    def exact(cls, n: int, m: int, signed: bool = False) -> "ProductLUT":
+    def exact(cls, a_bits: int, b_bits: int, signed: bool = False) -> "ProductLUT":
         """The exact multiplier of these widths."""
-        bits = n + m
-        return cls(exact_table(n, m, signed).astype(lut_dtype(bits, signed)), n, m, signed, bits, f"exact{n}x{m}{'s' if signed else 'u'}")
+        bits = a_bits + b_bits
+        return cls(exact_table(a_bits, b_bits, signed).astype(lut_dtype(bits, signed)), a_bits, b_bits, signed, bits,
+                   f"exact{a_bits}x{b_bits}{'s' if signed else 'u'}")
 
     def exact_table(self) -> np.ndarray:
-        return exact_table(self.n, self.m, self.signed)
+        return exact_table(self.a_bits, self.b_bits, self.signed)
 
     def error(self) -> np.ndarray:
         """``table - exact`` (int64), the error matrix."""
@@ -108,26 +115,13 @@ class ProductLUT:
 
     def metrics(self) -> ErrorMetrics:
         """All error metrics of this LUT against the exact product."""
-        return ErrorMetrics.from_tables(self.table, self.exact_table(), self.n, self.m, self.signed, self.output_bits)
+        return ErrorMetrics.from_tables(self.table, self.exact_table(), self.a_bits, self.b_bits, self.signed, self.output_bits)
 
     def to_numeric_order(self) -> np.ndarray:
         """The table with rows/columns in operand value order (a copy)."""
-        return to_numeric_order(self.table, self.n, self.m, self.signed)
+        return to_numeric_order(self.table, self.a_bits, self.b_bits, self.signed)
 
     @classmethod
-    def from_numeric_order(cls, table: np.ndarray, n: int, m: int, signed: bool, **meta) -> "ProductLUT":
+    def from_numeric_order(cls, table: np.ndarray, a_bits: int, b_bits: int, signed: bool, **meta) -> "ProductLUT":
         """A LUT from a table in operand value order (inverse of `to_numeric_order`)."""
-        return cls(from_numeric_order(table, n, m, signed), n, m, signed, **meta)
-
-    def save(self, path) -> None:
-        """Save losslessly as `.npz` (the table under ``lut``)."""
-        from .io import save_lut
-
-        save_lut(self, path)
-
-    @classmethod
-    def load(cls, path) -> "ProductLUT":
-        """Load a LUT saved by `save` (or an AppMult text file, by suffix)."""
-        from .io import load_lut
-
-        return load_lut(path)
+        return cls(from_numeric_order(table, a_bits, b_bits, signed), a_bits, b_bits, signed, **meta)

@@ -18,17 +18,19 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-__all__ = ["ErrorMetrics", "max_exact_product", "histogram_bins", "histogram_edges"]
+from ._compat import renamed_attribute
+
+__all__ = ["ErrorMetrics", "ErrorSums", "max_exact_product", "histogram_bins", "histogram_edges"]
 
 
-def max_exact_product(n: int, m: int, signed: bool) -> int:
+def max_exact_product(a_bits: int, b_bits: int, signed: bool) -> int:
     """Largest ``|a*b|`` over the operand ranges."""
-    return (1 << (n + m - 2)) if signed else ((1 << n) - 1) * ((1 << m) - 1)
+    return (1 << (a_bits + b_bits - 2)) if signed else ((1 << a_bits) - 1) * ((1 << b_bits) - 1)
 
 
-def histogram_bins(n: int, m: int) -> int:
-    """Number of signed log2 error buckets for n x m operands."""
-    return 2 * (n + m + 2) + 1
+def histogram_bins(a_bits: int, b_bits: int) -> int:
+    """Number of signed log2 error buckets for a_bits x b_bits operands."""
+    return 2 * (a_bits + b_bits + 2) + 1
 
 
 def histogram_edges(bins: int) -> list[str]:
@@ -46,11 +48,61 @@ def histogram_edges(bins: int) -> list[str]:
 
 
 @dataclass(frozen=True)
+class ErrorSums:
+    """Exact sums of the errors ``e = approx - exact`` over a set of operand pairs.
+
+    Sums of disjoint sets add (``a + b``) exactly in their integer fields, so pattern
+    ranges computed apart (threads, back ends, machines) combine into the same metrics.
+    """
+
+    pairs: int = 0
+    error_count: int = 0
+    sum_abs: int = 0
+    sum_sq: int = 0
+    sum_err: int = 0
+    max_abs: int = 0
+    nonzero_exact: int = 0
+    sum_rel: float = 0.0
+    max_rel: float = 0.0
+    histogram: tuple[int, ...] = ()
+
+    def __add__(self, other: "ErrorSums") -> "ErrorSums":
+        if not self.histogram or not other.histogram:
+            hist = self.histogram or other.histogram
+        else:
+            hist = tuple(x + y for x, y in zip(self.histogram, other.histogram))
+        return ErrorSums(
+            self.pairs + other.pairs, self.error_count + other.error_count, self.sum_abs + other.sum_abs,
+            self.sum_sq + other.sum_sq, self.sum_err + other.sum_err, max(self.max_abs, other.max_abs),
+            self.nonzero_exact + other.nonzero_exact, self.sum_rel + other.sum_rel,
+            max(self.max_rel, other.max_rel), hist,
+        )
+
+    @classmethod
+    def of(cls, approx: np.ndarray, exact: np.ndarray, bins: int) -> "ErrorSums":
+        """Sums of `approx` against `exact` (integer arrays of one shape), with a signed
+        log2 error histogram of `bins` buckets."""
+        e = approx.astype(np.int64).ravel() - exact.astype(np.int64).ravel()
+        ae = np.abs(e)
+        ex = exact.ravel()
+        nz = ex != 0
+        rel = ae[nz] / np.abs(ex[nz]).astype(np.float64)
+        bit_length = np.frexp(ae.astype(np.float64))[1]  # exact for |e| < 2**53
+        hist = np.bincount((bins - 1) // 2 + np.sign(e) * bit_length, minlength=bins)
+        return cls(
+            pairs=int(e.size), error_count=int(np.count_nonzero(e)), sum_abs=_exact_sum(ae),
+            sum_sq=_exact_sum_sq(ae), sum_err=_exact_sum(e), max_abs=int(ae.max(initial=0)),
+            nonzero_exact=int(nz.sum()), sum_rel=float(rel.sum()), max_rel=float(rel.max(initial=0.0)),
+            histogram=tuple(int(c) for c in hist),
+        )
+
+
+@dataclass(frozen=True)
 class ErrorMetrics:
     """Exact sums over all operand pairs, and the metrics derived from them."""
 
-    n: int
-    m: int
+    a_bits: int
+    b_bits: int
     signed: bool
     output_bits: int
     pairs: int
@@ -63,6 +115,9 @@ class ErrorMetrics:
     sum_rel: float
     max_rel: float
     histogram: tuple[int, ...] = field(default=())
+
+    n = renamed_attribute("a_bits", "n")
+    m = renamed_attribute("b_bits", "m")
 
     # -- standard metrics ---------------------------------------------------------------
     @property
@@ -78,12 +133,12 @@ class ErrorMetrics:
     @property
     def nmed(self) -> float:
         """MED divided by the largest exact product."""
-        return self.med / max_exact_product(self.n, self.m, self.signed)
+        return self.med / max_exact_product(self.a_bits, self.b_bits, self.signed)
 
     @property
     def nmed_pow2(self) -> float:
         """MED divided by ``2^(n+m)`` (the reference simulator's normalization)."""
-        return self.med / (1 << (self.n + self.m))
+        return self.med / (1 << (self.a_bits + self.b_bits))
 
     @property
     def mred(self) -> float:
@@ -153,24 +208,16 @@ class ErrorMetrics:
         return out
 
     @classmethod
-    def from_tables(cls, approx: np.ndarray, exact: np.ndarray, n: int, m: int, signed: bool,
+    def from_sums(cls, sums: ErrorSums, a_bits: int, b_bits: int, signed: bool, output_bits: int) -> "ErrorMetrics":
+        """The metrics of exhaustive `sums` over a_bits x b_bits operands."""
+        return cls(a_bits, b_bits, signed, output_bits, **asdict(sums))
+
+    @classmethod
+    def from_tables(cls, approx: np.ndarray, exact: np.ndarray, a_bits: int, b_bits: int, signed: bool,
                     output_bits: int) -> "ErrorMetrics":
         """Metrics of `approx` against `exact` (same shape, integer arrays)."""
-        e = approx.astype(np.int64).ravel() - exact.astype(np.int64).ravel()
-        ae = np.abs(e)
-        ex = exact.ravel()
-        nz = ex != 0
-        rel = ae[nz] / np.abs(ex[nz]).astype(np.float64)
-        bins = histogram_bins(n, m)
-        bit_length = np.frexp(ae.astype(np.float64))[1]  # exact for |e| < 2**53
-        hist = np.bincount((bins - 1) // 2 + np.sign(e) * bit_length, minlength=bins)
-        return cls(
-            n=n, m=m, signed=signed, output_bits=output_bits, pairs=int(e.size),
-            error_count=int(np.count_nonzero(e)), sum_abs=_exact_sum(ae), sum_sq=_exact_sum_sq(ae),
-            sum_err=_exact_sum(e), max_abs=int(ae.max(initial=0)), nonzero_exact=int(nz.sum()),
-            sum_rel=float(rel.sum()), max_rel=float(rel.max(initial=0.0)),
-            histogram=tuple(int(c) for c in hist),
-        )
+        sums = ErrorSums.of(approx, exact, histogram_bins(a_bits, b_bits))
+        return cls.from_sums(sums, a_bits, b_bits, signed, output_bits)
 
 
 def _exact_sum(x: np.ndarray) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ._compat import renamed_attribute
 from ._errors import AppMultError
 from .netlist import Netlist
 
@@ -51,12 +52,15 @@ class OperandMap:
     outputs: tuple[int, ...]
 
     @property
-    def n(self) -> int:
+    def a_bits(self) -> int:
         return len(self.a_inputs)
 
     @property
-    def m(self) -> int:
+    def b_bits(self) -> int:
         return len(self.b_inputs)
+
+    n = renamed_attribute("a_bits", "n")
+    m = renamed_attribute("b_bits", "m")
 
     @classmethod
     def infer(

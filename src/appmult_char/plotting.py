@@ -33,11 +33,11 @@ def plot_gradients(tables: GradientTables, folder, stem: str) -> list[Path]:
     lut = tables.lut
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    a_vals, b_vals = numeric_values(lut.n, lut.signed), numeric_values(lut.m, lut.signed)
+    a_vals, b_vals = numeric_values(lut.a_bits, lut.signed), numeric_values(lut.b_bits, lut.signed)
     extent = (b_vals[0] - 0.5, b_vals[-1] + 0.5, a_vals[-1] + 0.5, a_vals[0] - 0.5)
 
     def numeric(t):
-        return to_numeric_order(t, lut.n, lut.m, lut.signed)
+        return to_numeric_order(t, lut.a_bits, lut.b_bits, lut.signed)
 
     straight = ste(lut)
     panels = [
@@ -62,7 +62,7 @@ def plot_gradients(tables: GradientTables, folder, stem: str) -> list[Path]:
         hi = max(panels[i][1].max(), panels[j][1].max())
         for k in (i, j):
             axes.ravel()[k].images[0].set_clim(lo, hi)
-    fig.suptitle(f"{lut.name or stem}: {lut.n}x{lut.m} {'signed' if lut.signed else 'unsigned'}")
+    fig.suptitle(f"{lut.name or stem}: {lut.a_bits}x{lut.b_bits} {'signed' if lut.signed else 'unsigned'}")
     heatmaps = folder / f"{stem}_heatmaps.png"
     fig.savefig(heatmaps, dpi=90)
     plt.close(fig)

@@ -1,6 +1,7 @@
 """Quantized linear and conv2d layers whose products go through a multiplier's LUT.
 
-Affine quantization (seed 003, Eq. 9/10): ``x ≈ s_x (q_x - z_x)``, ``w ≈ s_w (q_w - z_w)``,
+Affine quantization (as in "Fast Retraining of Approximate CNNs for High Accuracy",
+TorchApprox, Eq. 9/10): ``x ≈ s_x (q_x - z_x)``, ``w ≈ s_w (q_w - z_w)``,
 per tensor or per output channel for weights. A layer output is
 
     y = s_x s_w[o] ( sum_k f(q_x, q_w) - z_w[o] sum_k q_x - z_x sum_k q_w + K z_x z_w[o] )
@@ -13,30 +14,64 @@ Convolutions go through im2col (stride, padding, dilation, groups); padding uses
 code of a real zero, ``z_x``.
 
 Arrays are NumPy (CPU back end) or, with ``backend="cuda"``, CuPy arrays / PyTorch CUDA
-tensors (computed with CuPy on the GPU).
+tensors (computed with CuPy on the GPU). `LayerSpec` describes one layer's shape and
+options, as `verify.verify_layer` and ``appmult-char verify`` take them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from .._errors import AppMultError
+from ..arrays import array_module as _xp
+from ..arrays import to_host
 from ..lut import ProductLUT
 from .ops import LutGemm
 
-__all__ = ["QuantParams", "calibrate", "quantize", "dequantize", "quant_linear", "quant_conv2d", "QuantConv2d",
-           "conv_output_size", "im2col"]
+__all__ = ["QuantParams", "LayerSpec", "calibrate", "quantize", "dequantize", "quant_linear", "quant_conv2d",
+           "QuantConv2d", "conv_output_size", "im2col", "columns_to_nchw"]
+
+LAYERS = ("linear", "conv2d")
 
 
-def _xp(x):
-    """NumPy for host arrays, CuPy for device arrays (PyTorch CUDA tensors included)."""
-    if hasattr(x, "__cuda_array_interface__"):
-        import cupy
+@dataclass(frozen=True)
+class LayerSpec:
+    """One layer's kind, shape and quantization options (defaults: the ``verify`` command's)."""
 
-        return cupy
-    return np
+    layer: str = "linear"
+    batch: int = 64  # rows (linear) or images (conv2d)
+    in_features: int = 256
+    out_features: int = 64
+    channels: int = 8  # conv2d input channels
+    out_channels: int = 8
+    size: int = 16  # conv2d input height = width
+    kernel: int = 3
+    stride: int = 1
+    padding: int = 1
+    dilation: int = 1
+    groups: int = 1
+    per_channel: bool = False  # per-output-channel weight quantization
+
+    def __post_init__(self):
+        if self.layer not in LAYERS:
+            raise AppMultError(f"unknown layer {self.layer!r} ({' or '.join(LAYERS)})")
+
+    @property
+    def conv(self) -> dict[str, int]:
+        """The convolution options, as `quant_conv2d` takes them."""
+        return dict(stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups)
+
+    def random_data(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Standard-normal float input and weight of this shape."""
+        if self.layer == "linear":
+            return rng.standard_normal((self.batch, self.in_features)), rng.standard_normal(
+                (self.out_features, self.in_features))
+        x = rng.standard_normal((self.batch, self.channels, self.size, self.size))
+        w = rng.standard_normal((self.out_channels, self.channels // max(self.groups, 1), self.kernel, self.kernel))
+        return x, w
 
 
 @dataclass(frozen=True)
@@ -74,17 +109,13 @@ def calibrate(x, bits: int, signed: bool, axis: int | None = None) -> QuantParam
         lo, hi = np.float64(min(float(x.min()), 0.0)), np.float64(max(float(x.max()), 0.0))
     else:
         reduce = tuple(d for d in range(x.ndim) if d != axis % x.ndim)
-        lo = np.minimum(_host(x.min(axis=reduce)), 0.0)
-        hi = np.maximum(_host(x.max(axis=reduce)), 0.0)
+        lo = np.minimum(to_host(x.min(axis=reduce)), 0.0)
+        hi = np.maximum(to_host(x.max(axis=reduce)), 0.0)
     qmin = -(1 << (bits - 1)) if signed else 0
     qmax = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
     scale = np.where(hi > lo, (hi - lo) / (qmax - qmin), 1.0)
     zero = np.clip(np.round(qmin - lo / scale), qmin, qmax).astype(np.int64)
     return QuantParams(np.asarray(scale, dtype=np.float64), zero, bits, signed, None if axis is None else axis % x.ndim)
-
-
-def _host(v):
-    return v.get() if hasattr(v, "get") else np.asarray(v)
 
 
 def quantize(x, params: QuantParams):
@@ -103,11 +134,11 @@ def dequantize(q, params: QuantParams):
     return (q - z) * s
 
 
-def _check(gemm: LutGemm, xq: QuantParams, wq: QuantParams):
+def _check_quantization(gemm: LutGemm, xq: QuantParams, wq: QuantParams):
     lut = gemm.lut
-    if (xq.bits, wq.bits) != (lut.n, lut.m) or xq.signed != lut.signed or wq.signed != lut.signed:
+    if (xq.bits, wq.bits) != (lut.a_bits, lut.b_bits) or xq.signed != lut.signed or wq.signed != lut.signed:
         raise AppMultError(f"quantization ({xq.bits}/{wq.bits} bits, signed={xq.signed}) does not match the "
-                           f"{lut.n}x{lut.m} {'signed' if lut.signed else 'unsigned'} multiplier")
+                           f"{lut.a_bits}x{lut.b_bits} {'signed' if lut.signed else 'unsigned'} multiplier")
 
 
 def _affine_gemm(gemm: LutGemm, qa, qb, za, zb, sa, sb):
@@ -131,9 +162,9 @@ def quant_linear(x, w, gemm: LutGemm, x_params: QuantParams | None = None, w_par
     ``B (1, in, out)`` and the integer accumulators, as verification uses them.
     """
     lut = gemm.lut
-    x_params = x_params or calibrate(x, lut.n, lut.signed)
-    w_params = w_params or calibrate(w, lut.m, lut.signed, axis=0 if per_channel else None)
-    _check(gemm, x_params, w_params)
+    x_params = x_params or calibrate(x, lut.a_bits, lut.signed)
+    w_params = w_params or calibrate(w, lut.b_bits, lut.signed, axis=0 if per_channel else None)
+    _check_quantization(gemm, x_params, w_params)
     xp = _xp(x)
     qx = quantize(x, x_params)  # (B, in)
     qw = quantize(w, w_params)  # (out, in)
@@ -172,6 +203,12 @@ def im2col(q, kh: int, kw: int, stride: int, padding: int, dilation: int, pad_va
     return xp.ascontiguousarray(cols.transpose(1, 0, 2)), (N, Ho, Wo)
 
 
+def columns_to_nchw(y: Any, N: int, Ho: int, Wo: int) -> Any:
+    """A convolution's GEMM result ``(groups, N*Ho*Wo, O/groups)`` as ``(N, O, Ho, Wo)``."""
+    groups, _, og = y.shape
+    return y.reshape(groups, N, Ho, Wo, og).transpose(1, 0, 4, 2, 3).reshape(N, groups * og, Ho, Wo)
+
+
 def quant_conv2d(x, w, gemm: LutGemm, stride: int = 1, padding: int = 0, dilation: int = 1, groups: int = 1,
                  x_params: QuantParams | None = None, w_params: QuantParams | None = None, per_channel: bool = False,
                  bias=None):
@@ -184,9 +221,9 @@ def quant_conv2d(x, w, gemm: LutGemm, stride: int = 1, padding: int = 0, dilatio
     if C % groups or O % groups or Cg != C // groups:
         raise AppMultError(f"groups={groups} does not fit {C} input and {O} output channels with weight {tuple(w.shape)}")
     lut = gemm.lut
-    x_params = x_params or calibrate(x, lut.n, lut.signed)
-    w_params = w_params or calibrate(w, lut.m, lut.signed, axis=0 if per_channel else None)
-    _check(gemm, x_params, w_params)
+    x_params = x_params or calibrate(x, lut.a_bits, lut.signed)
+    w_params = w_params or calibrate(w, lut.b_bits, lut.signed, axis=0 if per_channel else None)
+    _check_quantization(gemm, x_params, w_params)
     xp = _xp(x)
     qx = quantize(x, x_params).astype(xp.int16)  # codes fit 16 bits: im2col moves a quarter of the bytes
     qw = quantize(w, w_params).astype(xp.int16)
@@ -200,7 +237,7 @@ def quant_conv2d(x, w, gemm: LutGemm, stride: int = 1, padding: int = 0, dilatio
     else:
         zb, sb = int(w_params.zero_point), float(w_params.scale)
     y, acc = _affine_gemm(gemm, cols, qb, za, zb, float(x_params.scale), sb)  # (G, N*Ho*Wo, O/G)
-    y = y.reshape(groups, N, Ho, Wo, og).transpose(1, 0, 4, 2, 3).reshape(N, O, Ho, Wo)
+    y = columns_to_nchw(y, N, Ho, Wo)
     if bias is not None:
         y = y + xp.asarray(bias).reshape(1, -1, 1, 1)
     return y, {"A": cols, "B": qb, "acc": acc, "x_params": x_params, "w_params": w_params}
@@ -215,7 +252,7 @@ class QuantConv2d:
         self.weight = xp.asarray(weight)
         self.gemm = LutGemm(lut, backend=backend)
         self.options = dict(stride=stride, padding=padding, dilation=dilation, groups=groups, per_channel=per_channel)
-        self.w_params = calibrate(self.weight, lut.m, lut.signed, axis=0 if per_channel else None)
+        self.w_params = calibrate(self.weight, lut.b_bits, lut.signed, axis=0 if per_channel else None)
 
     def __call__(self, x):
         xp = _xp(self.weight)

@@ -1,6 +1,6 @@
 """PyTorch autograd bridge (needs torch): the LUT GEMM in a training graph.
 
-`lut_matmul(a, b, gemm)` takes float tensors that hold integer operand codes (as produced
+`lut_matmul(a, b, gemm)` (the differentiable counterpart of `gemm.lut_gemm`) takes float tensors that hold integer operand codes (as produced
 by fake quantization with a straight-through rounding), computes the forward pass with
 `gemm`'s LUT kernels and the backward pass through its gradient tables (2-D or LUT-1D),
 on whatever device the tensors are on — CUDA tensors go to the CUDA kernels without a

@@ -1,12 +1,20 @@
-"""Readers and writers: BLIF netlists, AppMult text LUTs, `.npz` archives."""
+"""Readers and writers: BLIF netlists, AppMult text LUTs and gradient files, `.npz` archives.
+
+The file format follows the name's suffix: ``.npz`` (lossless archive) or ``.txt`` /
+``.txt.gz`` (the AppMult text formats).
+"""
 
 from __future__ import annotations
 
 import os
 
 from .._errors import AppMultError
+from ..gradients.tables import Gradient1D, GradientTables
+from ..lut import ProductLUT
+from .appmult_text import read_gradient_text, read_lut_text, write_gradient_text, write_lut_text
+from .npz import load_gradients_npz, load_npz, save_gradients_npz, save_npz
 
-__all__ = ["save_lut", "load_lut", "lut_format"]
+__all__ = ["save_lut", "load_lut", "save_gradients", "load_gradients", "lut_format"]
 
 
 def lut_format(path) -> str:
@@ -19,24 +27,34 @@ def lut_format(path) -> str:
     raise AppMultError("unknown LUT format: use a .npz, .txt or .txt.gz file name", name)
 
 
-def save_lut(lut, path, tied=()) -> None:
-    """Save `lut` as `.npz` or AppMult text, by suffix."""
+def save_lut(lut: ProductLUT, path, tied=()) -> None:
+    """Save `lut` as `.npz` or AppMult text, by suffix (`tied`: nets the reader tied to 0,
+    listed in the text header as the reference simulator does)."""
     if lut_format(path) == "npz":
-        from .npz import save_npz
-
         save_npz(lut, path)
     else:
-        from .appmult_text import write_lut_text
-
         write_lut_text(lut, path, tied)
 
 
-def load_lut(path, signed: bool = False):
+def load_lut(path, signed: bool = False) -> ProductLUT:
     """Load a LUT from `.npz` or AppMult text, by suffix (`signed` applies to text only)."""
     if lut_format(path) == "npz":
-        from .npz import load_npz
-
         return load_npz(path)
-    from .appmult_text import read_lut_text
-
     return read_lut_text(path, signed)
+
+
+def save_gradients(tables: GradientTables | Gradient1D, path, source: str = "") -> None:
+    """Save gradient tables as `.npz` (LUT-1D vectors kept as such) or in the AppMult
+    gradient text format (LUT-1D expanded to 2-D), by suffix; `source` names the input
+    in the text header."""
+    if lut_format(path) == "npz":
+        save_gradients_npz(tables, path)
+    else:
+        write_gradient_text(tables.expand(), path, source)
+
+
+def load_gradients(path, signed: bool = False) -> GradientTables | Gradient1D:
+    """Load what `save_gradients` wrote, by suffix (`signed` applies to text only)."""
+    if lut_format(path) == "npz":
+        return load_gradients_npz(path)
+    return read_gradient_text(path, signed)

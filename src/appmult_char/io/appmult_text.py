@@ -9,10 +9,12 @@ value as a signed number.
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 
 from .._errors import AppMultError
+from ..gradients.tables import GRADIENT_SCALE, GradientTables, ste
 from ..lut import ProductLUT, lut_dtype
 from ..metrics import ErrorMetrics
 from ._files import atomic_output, read_text
@@ -105,14 +107,14 @@ def _parse_table(lines: list[str], where: str, first_line: int, title: str) -> n
     count = len(triples)
     rows = int(triples[:, 0].max()) + 1
     cols = count // rows if rows else 0
-    n, m = rows.bit_length() - 1, cols.bit_length() - 1
+    a_bits, b_bits = rows.bit_length() - 1, cols.bit_length() - 1
     expected_a = np.repeat(np.arange(rows), cols)
     expected_b = np.tile(np.arange(cols), rows)
-    if (rows != 1 << n or cols != 1 << m or rows * cols != count
+    if (rows != 1 << a_bits or cols != 1 << b_bits or rows * cols != count
             or not np.array_equal(triples[:, 0], expected_a) or not np.array_equal(triples[:, 1], expected_b)):
         bad = next((k for k in range(min(count, expected_a.size))
                     if (triples[k, 0], triples[k, 1]) != (expected_a[k], expected_b[k])), min(count, expected_a.size))
-        raise AppMultError(f"section '{title}' is truncated or out of order (want a in 0..2^n-1 outer, b inner)",
+        raise AppMultError(f"section '{title}' is truncated or out of order (want a outer, b inner, each over 0..2^bits-1)",
                            where, first_line + bad)
     return triples[:, 2].reshape(rows, cols)
 
@@ -127,16 +129,17 @@ def read_lut_text(path, signed: bool = False) -> ProductLUT:
 
 def _lut_from_table(table: np.ndarray, where: str, signed: bool) -> ProductLUT:
     """A `ProductLUT` of a parsed LUT section, named after the file."""
-    n, m = table.shape[0].bit_length() - 1, table.shape[1].bit_length() - 1
+    a_bits, b_bits = table.shape[0].bit_length() - 1, table.shape[1].bit_length() - 1
     name = os.path.basename(where).split(".")[0]
-    return ProductLUT(table.astype(lut_dtype(n + m, signed)), n, m, signed, n + m, name, where)
+    bits = a_bits + b_bits
+    return ProductLUT(table.astype(lut_dtype(bits, signed)), a_bits, b_bits, signed, bits, name, where)
 
 
 GRAD_A_TITLE = "LUT for the gradient of the approximate multiplier w.r.t. the first operand:"
 GRAD_B_TITLE = "LUT for the gradient of the approximate multiplier w.r.t. the second operand:"
 
 
-def gradient_text_header(tables, source: str = "") -> str:
+def gradient_text_header(tables: GradientTables, source: str = "") -> str:
     """The reference gradient script's INFO lines, computed in float32 as it does.
 
     Means of float32 tables can differ from the published files in the last unit, whose
@@ -144,14 +147,12 @@ def gradient_text_header(tables, source: str = "") -> str:
     files are left out: their definition is not documented and could not be
     reconstructed from the values.
     """
-    from ..gradients import ste
-
     lut = tables.lut
     w = tables.half_window if tables.half_window is not None else 0
     f = lut.table.astype(np.float32)
     exact = lut.exact_table().astype(np.float32)
     e = f - exact
-    scale = np.float32(1 << (lut.n + lut.m))
+    scale = np.float32(1 << (lut.a_bits + lut.b_bits))
     hundred = np.float32(100)
     straight = ste(lut)
 
@@ -159,7 +160,7 @@ def gradient_text_header(tables, source: str = "") -> str:
         return repr(float(x))
 
     lines = [
-        f"file_name={source}, half_ws_a={w}, half_ws_b={w}, QUANTIZATION_BIT={lut.n}",
+        f"file_name={source}, half_ws_a={w}, half_ws_b={w}, QUANTIZATION_BIT={lut.a_bits}",
         f"half smoothing window size for grad_a: {w}",
         f"half smoothing window size for grad_b: {w}",
         f"Mean squared error between lut_appmult and lut_accmult: {v(np.mean(e * e))}",
@@ -181,7 +182,7 @@ def gradient_text_header(tables, source: str = "") -> str:
     return "".join(f"INFO: {line}\n" for line in lines)
 
 
-def write_gradient_text(tables, path, source: str = "") -> None:
+def write_gradient_text(tables: GradientTables, path, source: str = "") -> None:
     """Write the ``*_lutfp+bp_avg_W_W.txt`` format: header, LUT, then both int16 gradient tables."""
     grad_a, grad_b = tables.quantized()
     text = (gradient_text_header(tables, source) + LUT_TITLE + "\n" + format_table(tables.lut.table)
@@ -189,10 +190,14 @@ def write_gradient_text(tables, path, source: str = "") -> None:
     write_text(path, text)
 
 
-def read_gradient_text(path, signed: bool = False):
-    """(ProductLUT, grad_a int16, grad_b int16) from a gradient file; all three sections required."""
+_HALF_WINDOW = re.compile(r"half_ws_a=(\d+)")
+
+
+def read_gradient_text(path, signed: bool = False) -> GradientTables:
+    """The `GradientTables` of a gradient file (all three sections required): the stored
+    ``round(16 g)`` values divided by 16, the half window from the header (0: STE)."""
     where = os.fspath(path)
-    _, sections = read_sections(path)
+    header, sections = read_sections(path)
     for title in (LUT_TITLE, GRAD_A_TITLE, GRAD_B_TITLE):
         if title not in sections:
             raise AppMultError(f"section '{title}' is missing", where)
@@ -200,4 +205,7 @@ def read_gradient_text(path, signed: bool = False):
     for title in (GRAD_A_TITLE, GRAD_B_TITLE):
         if sections[title].shape != table.shape:
             raise AppMultError(f"section '{title}' has shape {sections[title].shape}, the LUT {table.shape}", where)
-    return _lut_from_table(table, where, signed), sections[GRAD_A_TITLE].astype(np.int16), sections[GRAD_B_TITLE].astype(np.int16)
+    found = next((m for m in map(_HALF_WINDOW.search, header) if m), None)
+    w = int(found.group(1)) if found else 0
+    grad_a, grad_b = (sections[t].astype(np.float32) / np.float32(GRADIENT_SCALE) for t in (GRAD_A_TITLE, GRAD_B_TITLE))
+    return GradientTables(_lut_from_table(table, where, signed), grad_a, grad_b, "window" if w else "ste", w or None)

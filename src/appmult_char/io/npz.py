@@ -8,6 +8,7 @@ import zipfile
 import numpy as np
 
 from .._errors import AppMultError
+from ..gradients.tables import Gradient1D, GradientTables
 from ..lut import ProductLUT
 from ._files import atomic_output
 
@@ -18,7 +19,7 @@ def save_npz(lut: ProductLUT, path) -> None:
     """Write `lut` with its widths, signedness, name, source and content hash."""
     with atomic_output(path) as fh:
         np.savez_compressed(
-            fh, lut=lut.table, n=lut.n, m=lut.m, signed=lut.signed, output_bits=lut.output_bits,
+            fh, lut=lut.table, n=lut.a_bits, m=lut.b_bits, signed=lut.signed, output_bits=lut.output_bits,
             name=lut.name, source=lut.source or "", hash=lut.hash,
         )
 
@@ -53,13 +54,11 @@ def _lut_from_fields(fields: dict, where: str) -> ProductLUT:
     return lut
 
 
-def save_gradients_npz(tables, path) -> None:
+def save_gradients_npz(tables: GradientTables | Gradient1D, path) -> None:
     """Write gradient tables with their LUT: 2-D float32 ``grad_a``/``grad_b`` and their
     int16 ``round(16 g)`` forms, or for LUT-1D the vectors ``grad_a_1d``/``grad_b_1d``."""
-    from ..gradients import Gradient1D
-
     lut = tables.lut
-    common = dict(lut=lut.table, n=lut.n, m=lut.m, signed=lut.signed, output_bits=lut.output_bits,
+    common = dict(lut=lut.table, n=lut.a_bits, m=lut.b_bits, signed=lut.signed, output_bits=lut.output_bits,
                   name=lut.name, source=lut.source or "", hash=lut.hash,
                   half_window=tables.half_window if tables.half_window is not None else 0)
     if isinstance(tables, Gradient1D):
@@ -72,10 +71,8 @@ def save_gradients_npz(tables, path) -> None:
         np.savez_compressed(fh, **common, **arrays)
 
 
-def load_gradients_npz(path):
+def load_gradients_npz(path) -> GradientTables | Gradient1D:
     """Read what `save_gradients_npz` wrote: `GradientTables` or `Gradient1D`."""
-    from ..gradients import Gradient1D, GradientTables
-
     where = os.fspath(path)
     fields = _read_fields(path)
     lut = _lut_from_fields(fields, where)

@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import os
 
+from ..io.blif import read_blif
 from ..lut import ProductLUT
 from ..metrics import ErrorMetrics
 from ..netlist import Netlist
 from ..operands import OperandMap
+from .backend import Layout, SimBackend, backend_names
 from .engine import Simulator
 from .program import Program, compile_netlist
 
-__all__ = ["Simulator", "Program", "compile_netlist", "load_circuit", "simulator", "simulate", "evaluate",
-           "circuit_metrics"]
+__all__ = ["Simulator", "SimBackend", "Layout", "backend_names", "Program", "compile_netlist", "load_circuit",
+           "simulator", "simulate", "evaluate", "circuit_metrics"]
 
 
 def load_circuit(circuit: "Netlist | str | os.PathLike") -> Netlist:
     """A `Netlist` as given, or read from a BLIF file."""
     if isinstance(circuit, Netlist):
         return circuit
-    from ..io.blif import read_blif
-
     return read_blif(circuit)
 
 
@@ -41,6 +41,7 @@ def evaluate(circuit, a, b, *, signed: bool = False, backend: str = "auto", **ma
     return simulator(circuit, signed=signed, backend=backend, **mapping).evaluate(a, b)
 
 
-def circuit_metrics(circuit, *, signed: bool = False, progress=None, **mapping) -> ErrorMetrics:
+def circuit_metrics(circuit, *, signed: bool = False, backend: str = "auto", progress=None,
+                    **mapping) -> ErrorMetrics:
     """Exact error metrics streamed over all pairs, without building the LUT."""
-    return simulator(circuit, signed=signed, backend="numba", **mapping).metrics(progress)
+    return simulator(circuit, signed=signed, backend=backend, **mapping).metrics(progress)

@@ -80,7 +80,7 @@ def _parity(k: int) -> int:
     return sum(1 << m for m in range(1 << k) if bin(m).count("1") & 1)
 
 
-class _Builder:
+class _OpBuilder:
     """Emits instructions, allocating temporaries from the free slots."""
 
     def __init__(self, free: list[int], nslots: int):
@@ -110,7 +110,7 @@ class _Builder:
         return self.emit(XOR, x, y, x[1] ^ y[1])
 
 
-def _node_ops(node: Node, lits: list[int], b: _Builder) -> None:
+def _node_ops(node: Node, lits: list[int], b: _OpBuilder) -> None:
     """Emit the instructions of `node`; the last one writes the result (dst patched later)."""
     k = len(node.fanins)
     if k <= 6:
@@ -173,7 +173,7 @@ def compile_netlist(netlist: Netlist) -> Program:
         last_use[o] = end
     slot = {name: i for i, name in enumerate(netlist.inputs)}
     free: list[int] = [slot[i] for i in netlist.inputs if i not in last_use][::-1]
-    b = _Builder(free, len(netlist.inputs))
+    b = _OpBuilder(free, len(netlist.inputs))
     for pos, name in enumerate(order):
         node = netlist.nodes[name]
         start = len(b.ops)

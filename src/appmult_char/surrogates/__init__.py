@@ -1,4 +1,5 @@
-"""Floating-point surrogates of an approximate multiplier (seed 003, TorchApprox):
+"""Floating-point surrogates of an approximate multiplier (after "Fast Retraining of Approximate CNNs for High
+Accuracy", TorchApprox):
 HTP regression models, analytic HTP models of logarithmic multipliers, and the linear and
 noise baselines, with a fidelity report against the LUT."""
 

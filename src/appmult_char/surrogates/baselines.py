@@ -1,4 +1,5 @@
-"""The baseline surrogates of seed 003 Table III.
+"""The baseline surrogates of Table III of "Fast Retraining of Approximate CNNs for High
+Accuracy" (TorchApprox).
 
 - `LinearModel`: least-squares regression on polynomial features of degree 2,
   ``x, w, x^2, x w, w^2`` (five coefficients) plus an intercept.

@@ -20,7 +20,7 @@ def training_pairs(source, max_pairs: int = FULL_LIMIT, seed: int = 0):
     All ``2^(n+m)`` pairs when that is at most `max_pairs`, else `max_pairs` pairs drawn
     uniformly with ``numpy.random.default_rng(seed)`` (with replacement).
     """
-    n, m, signed = source.n, source.m, source.signed
+    n, m, signed = source.a_bits, source.b_bits, source.signed
     total = 1 << (n + m)
     if total <= max_pairs:
         ia, ib = np.divmod(np.arange(total), 1 << m)

@@ -1,4 +1,4 @@
-"""HTP regression (seed 003, section III-D): ``h(x, w) = sum c_ij g_i(x) g_j(w)`` over the
+"""HTP regression ("Fast Retraining of Approximate CNNs for High Accuracy", TorchApprox, section III-D): ``h(x, w) = sum c_ij g_i(x) g_j(w)`` over the
 bases ``G_x = {1, x, x mod 2^l}`` and ``G_w = {1, w, w mod 2^k}``.
 
 `HTPModel.fit` solves the least-squares problem for every ``(l, k)`` of the grid (or

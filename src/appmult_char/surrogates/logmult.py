@@ -7,14 +7,14 @@ Both multipliers first truncate each operand magnitude to its ``k`` leading bits
   ``A = 2^k1 (1 + f1)``, ``B = 2^k2 (1 + f2)`` the product is ``2^(k1+k2) (1 + f1 + f2)``
   when ``f1 + f2 < 1`` and ``2^(k1+k2+1) (f1 + f2)`` otherwise — computed exactly on
   integers by the bit-level model.
-- **DRUM-k** (Hashemi et al. 2015, as seed 003 models it): after truncation the bit below
+- **DRUM-k** (Hashemi et al. 2015, as the TorchApprox paper models it): after truncation the bit below
   the kept ones is set (``+ 2^(floor(log2 x) - k)``, operands ``>= 2^k`` only), and the
   two operands are multiplied exactly.
 
 Signed operands use sign-magnitude: the magnitudes are multiplied and the sign re-applied.
 The analytic HTP models compute the same in floating point from ``log2``, ``floor``,
 ``mod`` and ``exp2`` (no integer conversion, no table); `MitchellHTP(product_form=True)`
-is the plain product ``g(x) g(w)`` of seed 003 Eq. 19-21, which leaves out Mitchell's
+is the plain product ``g(x) g(w)`` of the TorchApprox paper's Eq. 19-21, which leaves out Mitchell's
 log/antilog approximation (its residual against the bit-level model is reported).
 """
 
@@ -30,7 +30,7 @@ from ..lut import ProductLUT, lut_dtype, operand_values
 __all__ = ["mitchell_lut", "drum_lut", "MitchellHTP", "DrumHTP", "truncate_leading", "drum_operand"]
 
 
-def _check(bits: int, k: int) -> None:
+def _check_leading_bits(bits: int, k: int) -> None:
     if not 1 <= k <= bits:
         raise AppMultError(f"k = {k} leading bits must be between 1 and the operand width {bits}")
 
@@ -65,27 +65,27 @@ def _mitchell_magnitudes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where((a == 0) | (b == 0), 0, product)
 
 
-def _lut(n: int, m: int, signed: bool, magnitude_product, name: str) -> ProductLUT:
-    x = operand_values(n, signed)[:, None]
-    w = operand_values(m, signed)[None, :]
+def _lut(a_bits: int, b_bits: int, signed: bool, magnitude_product, name: str) -> ProductLUT:
+    x = operand_values(a_bits, signed)[:, None]
+    w = operand_values(b_bits, signed)[None, :]
     product = magnitude_product(np.abs(x), np.abs(w)) * (np.sign(x) * np.sign(w) if signed else 1)
-    return ProductLUT(product.astype(lut_dtype(n + m, signed)), n, m, signed, n + m, name)
+    return ProductLUT(product.astype(lut_dtype(a_bits + b_bits, signed)), a_bits, b_bits, signed, a_bits + b_bits, name)
 
 
-def mitchell_lut(n: int, k: int, signed: bool = False, m: int | None = None) -> ProductLUT:
+def mitchell_lut(a_bits: int, k: int, signed: bool = False, b_bits: int | None = None) -> ProductLUT:
     """Bit-level Mitchell multiplier with operands truncated to `k` leading bits."""
-    m = m or n
-    _check(min(n, m), k)
-    return _lut(n, m, signed, lambda a, b: _mitchell_magnitudes(truncate_leading(a, k), truncate_leading(b, k)),
-                f"mitchell{n}x{m}{'s' if signed else 'u'}_k{k}")
+    b_bits = b_bits or a_bits
+    _check_leading_bits(min(a_bits, b_bits), k)
+    return _lut(a_bits, b_bits, signed, lambda a, b: _mitchell_magnitudes(truncate_leading(a, k), truncate_leading(b, k)),
+                f"mitchell{a_bits}x{b_bits}{'s' if signed else 'u'}_k{k}")
 
 
-def drum_lut(n: int, k: int, signed: bool = False, m: int | None = None) -> ProductLUT:
+def drum_lut(a_bits: int, k: int, signed: bool = False, b_bits: int | None = None) -> ProductLUT:
     """Bit-level DRUM-k multiplier (exact product of the corrected truncated operands)."""
-    m = m or n
-    _check(min(n, m), k)
-    return _lut(n, m, signed, lambda a, b: drum_operand(a, k) * drum_operand(b, k),
-                f"drum{n}x{m}{'s' if signed else 'u'}_k{k}")
+    b_bits = b_bits or a_bits
+    _check_leading_bits(min(a_bits, b_bits), k)
+    return _lut(a_bits, b_bits, signed, lambda a, b: drum_operand(a, k) * drum_operand(b, k),
+                f"drum{a_bits}x{b_bits}{'s' if signed else 'u'}_k{k}")
 
 
 # -- analytic HTP models ------------------------------------------------------------------
@@ -164,7 +164,7 @@ class DrumHTP(_LogHTP):
 class MitchellHTP(_LogHTP):
     """Mitchell's multiplier on Eq. 21-truncated operands, in floating point.
 
-    ``product_form=True`` gives seed 003's ``g(x) g(w)`` instead (truncation only)."""
+    ``product_form=True`` gives the TorchApprox paper's ``g(x) g(w)`` instead (truncation only)."""
 
     kind = "mitchell"
 

@@ -40,13 +40,13 @@ def fidelity_report(source, max_pairs: int = FULL_LIMIT, seed: int = 0, tie: boo
     on the same pairs (see `training_pairs`). Returns ``(report dict, fitted models)``."""
     x, w, y = training_pairs(source, max_pairs, seed)
     models = {
-        "htp": HTPModel(tie=tie).fit(x, w, y, x_bits=source.n, w_bits=source.m),
+        "htp": HTPModel(tie=tie).fit(x, w, y, x_bits=source.a_bits, w_bits=source.b_bits),
         "linear": LinearModel().fit(x, w, y),
         "noise": NoiseModel(seed).fit(x, w, y),
     }
     report = {
-        "n": source.n, "m": source.m, "signed": source.signed, "pairs": int(x.size),
-        "sampled": bool(x.size < 1 << (source.n + source.m)), "seed": seed,
+        "a_bits": source.a_bits, "b_bits": source.b_bits, "signed": source.signed, "pairs": int(x.size),
+        "sampled": bool(x.size < 1 << (source.a_bits + source.b_bits)), "seed": seed,
         "models": {name: {**fidelity(model, x, w, y), "model": model.to_dict()} for name, model in models.items()},
     }
     return report, models

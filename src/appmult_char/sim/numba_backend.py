@@ -1,4 +1,5 @@
-"""Numba kernels of the bit-parallel simulator (compiled on first use, cached on disk).
+"""Numba simulation back end: compiled kernels, parallel over chunks of pattern words,
+compiled on first use and cached on disk.
 
 All kernels run a `Program` over chunks of ``cw`` pattern words held in a per-chunk
 register file ``R[slot, word]``, in parallel over chunks. Patterns are numbered
@@ -10,14 +11,17 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange, uint64
 
-__all__ = ["lut_exhaustive", "lut_pairs", "metrics_exhaustive", "N_ACC"]
-
+from ..metrics import ErrorSums
+from .backend import Layout
 from .program import LANE_MASKS
 
+__all__ = ["NumbaBackend", "lut_exhaustive", "lut_pairs", "metrics_exhaustive"]
+
 ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
-#: Integer accumulators of `metrics_exhaustive`, per block (see `_ACC_*` indices).
-N_ACC = 12
-ERRORS, ABS_HI, ABS_LO, SQ_HI, SQ_LO, POS_HI, POS_LO, NEG_HI, NEG_LO, MAX_ABS, NONZERO, _SPARE = range(N_ACC)
+#: Integer accumulators of `metrics_exhaustive`, per block, by index.
+ERRORS, ABS_HI, ABS_LO, SQ_HI, SQ_LO, POS_HI, POS_LO, NEG_HI, NEG_LO, MAX_ABS, NONZERO = range(11)
+N_ACC = 11
+_BLOCKS = 64  # streamed metrics: a fixed partition, so float sums do not depend on the thread count
 
 
 @njit(cache=True, nogil=True)
@@ -199,3 +203,41 @@ def metrics_exhaustive(ops, masks, nslots, in_slots, in_bits, out_slots, signed,
                         bits += 1
                         t >>= uint64(1)
                     h[hmid + bits if e > 0 else hmid - bits] += 1
+
+
+class NumbaBackend:
+    """The compiled kernels above, parallel over chunks of `Layout.chunk_words` words."""
+
+    name = "numba"
+    words_per_call = 1 << 20  # 2^26 patterns: the progress granularity of streamed metrics
+
+    def exhaustive(self, layout: Layout, out: np.ndarray) -> None:
+        p = layout.program
+        lut_exhaustive(p.ops, p.masks, p.nslots, p.input_slots, layout.in_bits, layout.out_slots, layout.signed,
+                       out.size, min(layout.chunk_words, -(-out.size // 64)), out)
+
+    def pairs(self, layout: Layout, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+        p = layout.program
+        lut_pairs(p.ops, p.masks, p.nslots, layout.a_slots, layout.b_slots, layout.out_slots, layout.signed,
+                  a, b, min(layout.chunk_words, -(-a.size // 64)), out)
+
+    def stream_metrics(self, layout: Layout, w_begin: int, w_end: int, bins: int) -> ErrorSums:
+        p = layout.program
+        acc = np.zeros((_BLOCKS, N_ACC), dtype=np.uint64)
+        facc = np.zeros((_BLOCKS, 2), dtype=np.float64)
+        hist = np.zeros((_BLOCKS, bins), dtype=np.int64)
+        metrics_exhaustive(p.ops, p.masks, p.nslots, p.input_slots, layout.in_bits, layout.out_slots, layout.signed,
+                           layout.a_bits, layout.b_bits, w_begin, w_end, min(layout.chunk_words, w_end - w_begin),
+                           acc, facc, hist)
+        rows = [[int(v) for v in row] for row in acc]
+
+        def total(hi: int, lo: int) -> int:
+            return sum((r[hi] << 64) + r[lo] for r in rows)
+
+        return ErrorSums(
+            pairs=min(64 * w_end, layout.patterns) - 64 * w_begin, error_count=sum(r[ERRORS] for r in rows),
+            sum_abs=total(ABS_HI, ABS_LO), sum_sq=total(SQ_HI, SQ_LO),
+            sum_err=total(POS_HI, POS_LO) - total(NEG_HI, NEG_LO), max_abs=max(r[MAX_ABS] for r in rows),
+            nonzero_exact=sum(r[NONZERO] for r in rows), sum_rel=float(facc[:, 0].sum()),
+            max_rel=float(facc[:, 1].max()), histogram=tuple(int(c) for c in hist.sum(axis=0)),
+        )

@@ -1,4 +1,4 @@
-"""Gradient tables of an approximate multiplier for AppMult-aware retraining.
+"""Gradient methods of an approximate multiplier for AppMult-aware retraining.
 
 ``grad_a[a][b]`` estimates d(product)/d(a) at ``(a, b)``; tables have the LUT's shape and
 indexing (raw bit patterns). Windows, differences and slopes run along the operands'
@@ -18,67 +18,20 @@ numeric order (signed: ``-2^(n-1) … 2^(n-1)-1``), never along raw patterns.
   All are computed from exact integer sums, so the exact multiplier gives exactly
   ``g_a[b] = b``.
 
-Storage as in the AppMult format: ``round(16 * g)`` (round half to even) in int16.
+The table types, STE and the fixed-point storage are in `tables`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
 
-from ._errors import AppMultError
-from .lut import ProductLUT, from_numeric_order, to_numeric_order
+from .._errors import AppMultError
+from ..lut import ProductLUT, to_numeric_order
+from .tables import Gradient1D, GradientTables, numeric_values, raw_order
 
-__all__ = ["GradientTables", "Gradient1D", "ste", "window", "lut1d", "quantize", "check_half_window",
-           "prediction_error", "numeric_values", "smoothed", "GRADIENT_SCALE"]
-
-#: Fixed-point scale of stored gradients.
-GRADIENT_SCALE = 16
-
-
-def quantize(g: np.ndarray) -> np.ndarray:
-    """``round(16 * g)`` with round-half-to-even, as int16; refuses values that do not fit."""
-    scaled = np.round(np.asarray(g, dtype=np.float32) * np.float32(GRADIENT_SCALE))
-    if not np.all(np.isfinite(scaled)) or np.abs(scaled).max(initial=0) > 32767:
-        raise AppMultError(f"gradient x {GRADIENT_SCALE} reaches {np.abs(scaled).max():g}, "
-                           "beyond int16 (the AppMult gradient format)")
-    return scaled.astype(np.int16)
-
-
-@dataclass(frozen=True, eq=False)
-class GradientTables:
-    """2-D gradient tables (float32, the LUT's shape and indexing) and how they were made."""
-
-    lut: ProductLUT
-    grad_a: np.ndarray
-    grad_b: np.ndarray
-    method: str
-    half_window: int | None = None
-    boundary: str | None = None
-
-    def quantized(self) -> tuple[np.ndarray, np.ndarray]:
-        """The int16 ``round(16 * g)`` tables of the AppMult format."""
-        return quantize(self.grad_a), quantize(self.grad_b)
-
-
-@dataclass(frozen=True, eq=False)
-class Gradient1D:
-    """LUT-1D tables: ``g_a`` indexed by the raw pattern of ``b``, ``g_b`` by that of ``a``."""
-
-    lut: ProductLUT
-    g_a: np.ndarray
-    g_b: np.ndarray
-    variant: str
-    half_window: int
-
-    def expand(self) -> GradientTables:
-        """The equivalent 2-D tables (``grad_a[a][b] = g_a[b]``)."""
-        shape = self.lut.shape
-        grad_a = np.broadcast_to(self.g_a.astype(np.float32)[None, :], shape).copy()
-        grad_b = np.broadcast_to(self.g_b.astype(np.float32)[:, None], shape).copy()
-        return GradientTables(self.lut, grad_a, grad_b, "lut1d", self.half_window, self.variant)
+__all__ = ["check_half_window", "window", "lut1d", "prediction_error", "smoothed"]
 
 
 def check_half_window(half_window: int, bits: int) -> None:
@@ -89,25 +42,6 @@ def check_half_window(half_window: int, bits: int) -> None:
     if 2 * half_window + 3 > count:
         raise AppMultError(f"half window {half_window} is too large for {bits}-bit operands "
                            f"(at most {(count - 3) // 2}: the band W+1..N-2-W must not be empty)")
-
-
-def numeric_values(bits: int, signed: bool) -> np.ndarray:
-    """Operand values in numeric order (int64)."""
-    return np.arange(-(1 << (bits - 1)), 1 << (bits - 1)) if signed else np.arange(1 << bits)
-
-
-def ste(lut: ProductLUT) -> GradientTables:
-    """Straight-through tables: the exact multiplier's gradient."""
-    a = numeric_values(lut.n, lut.signed).astype(np.float32)
-    b = numeric_values(lut.m, lut.signed).astype(np.float32)
-    grad_a = np.broadcast_to(b[None, :], lut.shape)
-    grad_b = np.broadcast_to(a[:, None], lut.shape)
-    return GradientTables(lut, _raw(grad_a, lut), _raw(grad_b, lut), "ste")
-
-
-def _raw(table: np.ndarray, lut: ProductLUT) -> np.ndarray:
-    """A numeric-order table back in the LUT's raw-pattern indexing."""
-    return from_numeric_order(np.ascontiguousarray(table), lut.n, lut.m, lut.signed)
 
 
 def _window_sums(f: np.ndarray, half_window: int, axis: int) -> tuple[np.ndarray, np.ndarray]:
@@ -151,11 +85,11 @@ def window(lut: ProductLUT, half_window: int, boundary: str = "symmetric") -> Gr
     """Difference-window ("LUT-2D") tables with half window `half_window`."""
     if boundary not in ("symmetric", "reference"):
         raise AppMultError(f"unknown boundary rule {boundary!r} (symmetric or reference)")
-    check_half_window(half_window, lut.n)
-    check_half_window(half_window, lut.m)
-    if boundary == "reference" and lut.n != lut.m:
+    check_half_window(half_window, lut.a_bits)
+    check_half_window(half_window, lut.b_bits)
+    if boundary == "reference" and lut.a_bits != lut.b_bits:
         raise AppMultError(f"the reference boundary rule reads row b of the LUT and needs a square LUT, "
-                           f"not {lut.n}x{lut.m}; use boundary='symmetric'")
+                           f"not {lut.a_bits}x{lut.b_bits}; use boundary='symmetric'")
     f = lut.to_numeric_order().astype(np.int64)
     n_a, n_b = f.shape
     row_range = (f.max(axis=1) - f.min(axis=1)).astype(np.float32)  # per a
@@ -169,7 +103,7 @@ def window(lut: ProductLUT, half_window: int, boundary: str = "symmetric") -> Gr
     edge_a = (row_range if boundary == "reference" else col_range) / np.float32(n_a)
     grad_a = np.where(inner_a, diff_a, edge_a[None, :]).astype(np.float32)
 
-    return GradientTables(lut, _raw(grad_a, lut), _raw(grad_b, lut), "window", half_window, boundary)
+    return GradientTables(lut, raw_order(grad_a, lut), raw_order(grad_b, lut), "window", half_window, boundary)
 
 
 def _slopes(f: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -187,10 +121,10 @@ def lut1d(lut: ProductLUT, half_window: int = 0, variant: str = "slope") -> Grad
     if variant not in ("slope", "mean"):
         raise AppMultError(f"unknown LUT-1D variant {variant!r} (slope or mean)")
     if variant == "mean" or half_window:
-        check_half_window(half_window, lut.n)
-        check_half_window(half_window, lut.m)
+        check_half_window(half_window, lut.a_bits)
+        check_half_window(half_window, lut.b_bits)
     f = lut.to_numeric_order().astype(np.int64)
-    a, b = numeric_values(lut.n, lut.signed), numeric_values(lut.m, lut.signed)
+    a, b = numeric_values(lut.a_bits, lut.signed), numeric_values(lut.b_bits, lut.signed)
 
     def along(values: np.ndarray, table: np.ndarray) -> np.ndarray:
         """g over the rows of `table` (operand `values` along axis 0), one per column."""
@@ -212,7 +146,7 @@ def lut1d(lut: ProductLUT, half_window: int = 0, variant: str = "slope") -> Grad
     def raw(g, bits):
         return np.roll(g, -(1 << (bits - 1))) if lut.signed else g
 
-    return Gradient1D(lut, raw(g_a, lut.m), raw(g_b, lut.n), variant, half_window)
+    return Gradient1D(lut, raw(g_a, lut.b_bits), raw(g_b, lut.a_bits), variant, half_window)
 
 
 def prediction_error(tables: GradientTables, steps=(1, 2, 4, 8, 16)) -> float:
@@ -225,8 +159,8 @@ def prediction_error(tables: GradientTables, steps=(1, 2, 4, 8, 16)) -> float:
     """
     lut = tables.lut
     f = lut.to_numeric_order().astype(np.float64)
-    ga = to_numeric_order(tables.grad_a, lut.n, lut.m, lut.signed).astype(np.float64)
-    gb = to_numeric_order(tables.grad_b, lut.n, lut.m, lut.signed).astype(np.float64)
+    ga = to_numeric_order(tables.grad_a, lut.a_bits, lut.b_bits, lut.signed).astype(np.float64)
+    gb = to_numeric_order(tables.grad_b, lut.a_bits, lut.b_bits, lut.signed).astype(np.float64)
     errors = []
     for s in steps:
         if s < f.shape[0]:

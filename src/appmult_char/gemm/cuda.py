@@ -1,0 +1,140 @@
+"""The CUDA GEMM back end: the generated Numba CUDA kernels of `cuda_kernels`, the LUT
+(and 2-D gradient tables) in shared memory, copied to the device once per `LutGemm`.
+
+Inputs are NumPy arrays (copied to the GPU) or any ``__cuda_array_interface__`` array —
+CuPy arrays, PyTorch CUDA tensors, Numba device arrays — used without a host round trip;
+results come back in the kind of array ``A`` was. LUT-1D backward is a lookup and two
+ordinary matrix products, done with CuPy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._errors import AppMultError
+from ..arrays import array_module, like, to_device
+from ..gradients.tables import GRADIENT_SCALE
+from . import cuda_kernels
+from .backend import GemmTables
+
+__all__ = ["CudaGemm", "MAX_GPU_TABLE_BITS"]
+
+#: The GPU kernels keep tables of up to 2^16 16-bit entries (8x8-bit operands) in shared memory.
+MAX_GPU_TABLE_BITS = 16
+
+
+def _cuda():
+    """`numba.cuda`, with a one-line error when no GPU can be used."""
+    try:
+        from numba import cuda
+
+        if not cuda.is_available():
+            raise AppMultError("no CUDA device was found (use backend 'cpu')")
+    except ImportError:
+        raise AppMultError("the CUDA back end needs numba-cuda: pip install 'appmult-char[cuda]'") from None
+    return cuda
+
+
+class CudaGemm:
+    name = "cuda"
+
+    def __init__(self, gemm: GemmTables):
+        bits = gemm.a_bits + gemm.b_bits
+        if bits > MAX_GPU_TABLE_BITS:
+            raise AppMultError(f"the GPU kernels hold LUTs of up to 2^{MAX_GPU_TABLE_BITS} entries in shared memory; "
+                               f"a {gemm.a_bits}x{gemm.b_bits} LUT has 2^{bits} (use backend='cpu')")
+        low, high = int(gemm.table.min()), int(gemm.table.max())
+        if not (-32768 <= low and high <= 32767) and not (0 <= low and high <= 65535):
+            raise AppMultError("the GPU kernels store LUT entries in 16 bits; this LUT's values do not fit")
+        self.gemm = gemm
+        self._tables: dict = {}
+
+    def device_tables(self) -> dict:
+        """The LUT as packed 16-bit entries (``lut32``, ``lut_dtype``) and, for 2-D
+        backward, the gradient tables (``ga``, ``gbT``, ``kind``), on the device."""
+        t = self._tables
+        if "lut32" not in t:
+            cuda = _cuda()
+            table = self.gemm.table
+            lut16 = table.astype(np.int16 if int(table.min()) < 0 else np.uint16)
+            if lut16.size % 2:
+                lut16 = np.concatenate([lut16, lut16[:1]])
+            t["lut32"] = cuda.to_device(lut16.view(np.uint32))
+            t["lut_dtype"] = lut16.dtype
+        if "ga" not in t and not self.gemm.one_dimensional:
+            cuda = _cuda()
+            kind = "float32" if self.gemm.a_bits + self.gemm.b_bits <= 14 else "uint16"
+            qa, qb = self.gemm.fixed_point_tables()
+            for name, q in (("ga", qa), ("gbT", np.ascontiguousarray(qb.T))):
+                flat = q.ravel()
+                table = flat.astype(np.float32) if kind == "float32" else (flat.astype(np.int32) + 32768).astype(np.uint16)
+                t[name] = cuda.to_device(table)
+            t["kind"] = kind
+        return t
+
+    def forward(self, A, B):
+        cuda = _cuda()
+        g = self.gemm
+        A3, B3, shape = g.fold(to_device(A), to_device(B))
+        tables = self.device_tables()
+        batch, M, K = A3.shape
+        N = B3.shape[2]
+        out = cuda.device_array((batch, M, N), dtype=g.accumulator(K))
+        kernel, (bm, bn), threads = cuda_kernels.forward_kernel(tables["lut_dtype"], out.dtype, g.a_bits + g.b_bits, N)
+        grid = ((N + bn - 1) // bn, (M + bm - 1) // bm, batch)
+        args = (A3, B3, tables["lut32"], np.int64(1 << g.b_bits), np.int64(g.a_mask), np.int64(g.b_mask), out)
+        nbytes = tables["lut32"].size * 4
+        cuda_kernels.set_dynamic_shared(kernel, args, nbytes)
+        kernel[grid, threads, 0, nbytes](*args)
+        return like(out.reshape(*shape), A)
+
+    def backward(self, A, B, grad_C):
+        cuda = _cuda()
+        g = self.gemm
+        A3, B3, _ = g.fold(to_device(A), to_device(B))
+        batch, M, K = A3.shape
+        N = B3.shape[2]
+        G3 = to_device(grad_C, np.float32).reshape(batch, M, N)
+        if g.one_dimensional:
+            return self._backward_1d(A, B, A3, B3, G3)
+        tables = self.device_tables()
+        kernel = cuda_kernels.backward_kernel(tables["kind"], g.a_bits + g.b_bits)
+        nbytes = tables["ga"].size * tables["ga"].dtype.itemsize
+        grad_A = cuda.device_array((batch, M, K), dtype=np.float32)
+        _table_gemm(kernel, G3, A3, B3, tables["ga"], 1 << g.b_bits, g.a_mask, g.b_mask, grad_A, nbytes)
+        grad_Bt = cuda.device_array((batch, N, K), dtype=np.float32)
+        _table_gemm(kernel, _transpose(G3), _transpose(B3), _transpose(A3), tables["gbT"], 1 << g.a_bits,
+                    g.b_mask, g.a_mask, grad_Bt, nbytes)
+        return like(grad_A.reshape(*A.shape), A), like(_transpose(grad_Bt).reshape(*B.shape), A)
+
+    def _backward_1d(self, A, B, A3, B3, G3):
+        g = self.gemm
+        xp = array_module(G3)
+        a = xp.asarray(A3).astype(xp.int64) & g.a_mask
+        b = xp.asarray(B3).astype(xp.int64) & g.b_mask
+        grad = xp.asarray(G3)
+        g_a, g_b = (xp.asarray(v) for v in g.vectors_1d())
+        grad_A = grad @ xp.swapaxes(g_a[b], 1, 2)
+        grad_B = xp.swapaxes(g_b[a], 1, 2) @ grad
+        return like(grad_A.reshape(*A.shape), A), like(grad_B.reshape(*B.shape), A)
+
+
+def _table_gemm(kernel, X, F, V, table, stride, f_mask, v_mask, out, nbytes):
+    kernel, (bp, bq), threads = kernel
+    batch, P, _ = X.shape
+    Q = F.shape[2]
+    grid = ((Q + bq - 1) // bq, (P + bp - 1) // bp, batch)
+    args = (X, F, V, table, np.int64(stride), np.int64(f_mask), np.int64(v_mask), np.float32(1 / GRADIENT_SCALE), out)
+    cuda_kernels.set_dynamic_shared(kernel, args, nbytes)
+    kernel[grid, threads, 0, nbytes](*args)
+
+
+def _transpose(x):
+    """Swap the last two axes of a 3-D device array (a contiguous copy, on the GPU)."""
+    from numba import cuda
+
+    out = cuda.device_array((x.shape[0], x.shape[2], x.shape[1]), dtype=x.dtype)
+    kernel = cuda_kernels.transpose_kernel(x.dtype)
+    grid = ((x.shape[2] + 31) // 32, (x.shape[1] + 31) // 32, x.shape[0])
+    kernel[grid, (32, 8)](x, out)
+    return out
