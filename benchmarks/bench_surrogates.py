@@ -35,18 +35,17 @@ def main():
               f"{r['htp']['error_rate']:.4f} |")
 
     lut = simulate(REFDATA / "mul8u_2NDH_sop.blif")
-    x, w, y = training_pairs(lut)
-    fit = best_of(lambda: HTPModel().fit(x, w, y, x_bits=8, w_bits=8))
-    tied = best_of(lambda: HTPModel(tie=True).fit(x, w, y, x_bits=8, w_bits=8))
+    X, y = training_pairs(lut)
+    fit = best_of(lambda: HTPModel(a_bits=8, b_bits=8).fit(X, y))
+    tied = best_of(lambda: HTPModel(tie=True, a_bits=8, b_bits=8).fit(X, y))
     print(f"\nHTP fit, 8-bit mul8u_2NDH, all 65,536 pairs: full 8x8 grid {fit:.3f} s, tied grid {tied:.3f} s")
 
-    model = HTPModel().fit(x, w, y, x_bits=8, w_bits=8)
+    model = HTPModel(a_bits=8, b_bits=8).fit(X, y)
     rng = np.random.default_rng(0)
     a = rng.integers(0, 256, 1 << 24)
     b = rng.integers(0, 256, 1 << 24)
-    xv = operand_values(8, False).astype(np.float64)[a]
-    wv = operand_values(8, False).astype(np.float64)[b]
-    t_htp = best_of(lambda: model.predict(xv, wv))
+    pairs = np.stack([operand_values(8, False).astype(np.float64)[v] for v in (a, b)], axis=1)
+    t_htp = best_of(lambda: model.predict(pairs))
     t_lut = best_of(lambda: lut.table[a, b])
     print(f"predict 2^24 pairs: HTP ({len(model.terms)} terms) {t_htp * 1e3:.0f} ms "
           f"({(1 << 24) / t_htp / 1e6:.0f} M/s), LUT gather {t_lut * 1e3:.0f} ms "

@@ -3,6 +3,7 @@ Accuracy", TorchApprox):
 HTP regression models, analytic HTP models of logarithmic multipliers, and the linear and
 noise baselines, with a fidelity report against the LUT."""
 
+from .base import NotFittedError, Surrogate
 from .baselines import LinearModel, NoiseModel
 from .data import training_pairs
 from .htp import HTPModel
@@ -10,4 +11,4 @@ from .logmult import DrumHTP, MitchellHTP, drum_lut, mitchell_lut
 from .report import fidelity_report, model_from_dict
 
 __all__ = ["HTPModel", "LinearModel", "NoiseModel", "MitchellHTP", "DrumHTP", "mitchell_lut", "drum_lut",
-           "training_pairs", "fidelity_report", "model_from_dict"]
+           "training_pairs", "fidelity_report", "model_from_dict", "Surrogate", "NotFittedError"]

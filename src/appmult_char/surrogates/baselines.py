@@ -4,14 +4,15 @@ Accuracy" (TorchApprox).
 - `LinearModel`: least-squares regression on polynomial features of degree 2,
   ``x, w, x^2, x w, w^2`` (five coefficients) plus an intercept.
 - `NoiseModel`: the exact product plus Gaussian noise with the mean and standard
-  deviation of the multiplier's error (seeded, so predictions are reproducible).
+  deviation of the multiplier's error; `predict` draws the noise from its `random_state`
+  (a seed or a `numpy.random.Generator`), so a seed reproduces it and a generator moves on.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .._errors import AppMultError
+from .base import Surrogate, operand_pairs
 
 __all__ = ["LinearModel", "NoiseModel"]
 
@@ -22,21 +23,22 @@ def _features(x, w):
     return np.stack([x, w, x * x, x * w, w * w])
 
 
-class LinearModel:
+class LinearModel(Surrogate):
     """Polynomial-feature linear regression; ``coef_`` (5), ``intercept_``."""
 
-    def fit(self, x, w, y, **_) -> "LinearModel":
-        x, w, y = (np.asarray(v, dtype=np.float64).ravel() for v in (x, w, y))
+    _fitted = "coef_"
+
+    def fit(self, X, y) -> "LinearModel":
+        x, w = operand_pairs(X)
+        y = np.asarray(y, dtype=np.float64).ravel()
         design = np.vstack([_features(x, w), np.ones_like(x)]).T
         solution, *_ = np.linalg.lstsq(design, y, rcond=None)
         self.coef_, self.intercept_ = solution[:5], float(solution[5])
         return self
 
-    def predict(self, x, w) -> np.ndarray:
-        if not hasattr(self, "coef_"):
-            raise AppMultError("this LinearModel is not fitted yet")
-        x = np.asarray(x, dtype=np.float64)
-        w = np.asarray(w, dtype=np.float64)
+    def predict(self, X) -> np.ndarray:
+        self._check_fitted()
+        x, w = operand_pairs(X)
         c = self.coef_  # same expression, in the same order, as `to_source`
         return c[0] * x + c[1] * w + c[2] * (x * x) + c[3] * (x * w) + c[4] * (w * w) + self.intercept_
 
@@ -67,24 +69,22 @@ class LinearModel:
         )
 
 
-class NoiseModel:
-    """``x * w + N(mean_, std_^2)``, the noise drawn with ``default_rng(seed)``."""
+class NoiseModel(Surrogate):
+    """``x * w + N(mean_, std_^2)``, the noise drawn from `predict`'s ``random_state``."""
 
-    def __init__(self, seed: int = 0):
-        self.seed = seed
+    _fitted = "mean_"
 
-    def fit(self, x, w, y, **_) -> "NoiseModel":
-        e = np.asarray(y, dtype=np.float64) - np.asarray(x, dtype=np.float64) * np.asarray(w, dtype=np.float64)
+    def fit(self, X, y) -> "NoiseModel":
+        x, w = operand_pairs(X)
+        e = np.asarray(y, dtype=np.float64).ravel() - x * w
         self.mean_, self.std_ = float(e.mean()), float(e.std())
         return self
 
-    def predict(self, x, w) -> np.ndarray:
-        if not hasattr(self, "mean_"):
-            raise AppMultError("this NoiseModel is not fitted yet")
-        x = np.asarray(x, dtype=np.float64)
-        w = np.asarray(w, dtype=np.float64)
-        shape = np.broadcast(x, w).shape
-        noise = np.random.default_rng(self.seed).standard_normal(shape)
+    def predict(self, X, random_state: int | np.random.Generator | None = None) -> np.ndarray:
+        """Exact products plus noise from ``numpy.random.default_rng(random_state)``."""
+        self._check_fitted()
+        x, w = operand_pairs(X)
+        noise = np.random.default_rng(random_state).standard_normal(x.shape)
         return x * w + self.mean_ + self.std_ * noise
 
     @property
@@ -92,11 +92,11 @@ class NoiseModel:
         return [(1.0, "x", "w"), (self.mean_, "mean", ""), (self.std_, "std", "")]
 
     def to_dict(self) -> dict:
-        return {"type": "noise", "mean": self.mean_, "std": self.std_, "seed": self.seed}
+        return {"type": "noise", "mean": self.mean_, "std": self.std_}
 
     @classmethod
     def from_dict(cls, data) -> "NoiseModel":
-        model = cls(int(data.get("seed", 0)))
+        model = cls()
         model.mean_, model.std_ = float(data["mean"]), float(data["std"])
         return model
 
@@ -104,9 +104,9 @@ class NoiseModel:
         return (
             '"""Gaussian-noise surrogate, written by appmult-char."""\n\n'
             "import numpy as np\n\n\n"
-            f"def {name}(x, w, seed={self.seed}):\n"
+            f"def {name}(x, w, random_state=None):\n"
             "    x = np.asarray(x, dtype=np.float64)\n"
             "    w = np.asarray(w, dtype=np.float64)\n"
-            "    noise = np.random.default_rng(seed).standard_normal(np.broadcast(x, w).shape)\n"
+            "    noise = np.random.default_rng(random_state).standard_normal(np.broadcast(x, w).shape)\n"
             f"    return x * w + {self.mean_!r} + {self.std_!r} * noise\n"
         )

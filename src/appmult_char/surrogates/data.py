@@ -13,9 +13,10 @@ __all__ = ["training_pairs", "FULL_LIMIT"]
 FULL_LIMIT = 1 << 16
 
 
-def training_pairs(source, max_pairs: int = FULL_LIMIT, seed: int = 0):
-    """``(x, w, y)`` float64 arrays of operand values and products of a `ProductLUT` or a
-    `Simulator` (whose circuit is then evaluated on the pairs, no LUT needed).
+def training_pairs(source, max_pairs: int = FULL_LIMIT, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(X, y)``: float64 operand value pairs ``X`` (n, 2) and products ``y`` of a
+    `ProductLUT` or a `Simulator` (whose circuit is then evaluated on the pairs, no LUT
+    needed).
 
     All ``2^(n+m)`` pairs when that is at most `max_pairs`, else `max_pairs` pairs drawn
     uniformly with ``numpy.random.default_rng(seed)`` (with replacement).
@@ -31,4 +32,4 @@ def training_pairs(source, max_pairs: int = FULL_LIMIT, seed: int = 0):
     y = source.table[ia, ib] if isinstance(source, ProductLUT) else source.evaluate(ia, ib)
     xv = operand_values(n, signed).astype(np.float64)
     wv = operand_values(m, signed).astype(np.float64)
-    return xv[ia], wv[ib], y.astype(np.float64)
+    return np.stack([xv[ia], wv[ib]], axis=1), y.astype(np.float64)

@@ -13,11 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from .._errors import AppMultError
+from .base import Surrogate, operand_pairs
 
 __all__ = ["HTPModel", "basis_names"]
-
-_X_NAMES = ("1", "x", "x mod 2^l")
-_W_NAMES = ("1", "w", "w mod 2^k")
 
 
 def basis_names(l: int, k: int) -> tuple[list[str], list[str]]:
@@ -43,21 +41,28 @@ def _bits(v: np.ndarray) -> int:
     return max(1, peak.bit_length())
 
 
-class HTPModel:
+class HTPModel(Surrogate):
     """High-throughput surrogate; scikit-learn style: configure, `fit`, `predict`.
 
+    Parameters: fixed moduli `l`, `k` (else searched), `tie` (search ``l == k`` only),
+    `decimals` of the rounded coefficients, `prune_tolerance`, and `a_bits`, `b_bits`:
+    the largest ``l``, ``k`` searched (default: the width of the largest operand seen).
     Learned attributes: ``coef_`` (3x3, rows ``1, x, x mod 2^l``, columns
     ``1, w, w mod 2^k``), ``l_``, ``k_``, ``mae_`` (of the final rounded model on the fit
     data) and ``grid_`` (``{(l, k): MAE}`` of the rounded unpruned fits).
     """
 
+    _fitted = "coef_"
+
     def __init__(self, l: int | None = None, k: int | None = None, tie: bool = False, decimals: int = 1,
-                 prune_tolerance: float = 0.01):
+                 prune_tolerance: float = 0.01, a_bits: int | None = None, b_bits: int | None = None):
         self.l = l
         self.k = k
         self.tie = tie
         self.decimals = decimals
         self.prune_tolerance = prune_tolerance
+        self.a_bits = a_bits
+        self.b_bits = b_bits
 
     # -- fitting -------------------------------------------------------------------------
     def _design(self, x, w, l, k):
@@ -72,15 +77,14 @@ class HTPModel:
         mae = float(np.mean(np.abs(design @ coef - y)))
         return coef, mae
 
-    def fit(self, x, w, y, x_bits: int | None = None, w_bits: int | None = None) -> "HTPModel":
-        """Fit to operand values `x`, `w` and products `y` (same-length arrays)."""
-        x, w, y = (np.asarray(v, dtype=np.float64).ravel() for v in (x, w, y))
-        if not (x.size == w.size == y.size) or x.size == 0:
-            raise AppMultError("x, w and y must be non-empty arrays of one length")
-        x_bits = x_bits or _bits(x)
-        w_bits = w_bits or _bits(w)
-        ls = [self.l] if self.l else range(1, x_bits + 1)
-        ks = [self.k] if self.k else range(1, w_bits + 1)
+    def fit(self, X, y) -> "HTPModel":
+        """Fit to operand pairs `X` (n, 2) and products `y` (n)."""
+        x, w = operand_pairs(X)
+        y = np.asarray(y, dtype=np.float64).ravel()
+        if x.size != y.size or x.size == 0:
+            raise AppMultError("X and y must be non-empty and of one length")
+        ls = [self.l] if self.l else range(1, (self.a_bits or _bits(x)) + 1)
+        ks = [self.k] if self.k else range(1, (self.b_bits or _bits(w)) + 1)
         if self.tie:
             pairs = [(v, v) for v in ls if v in ks]
         else:
@@ -122,19 +126,14 @@ class HTPModel:
             _, _, coef = min(acceptable, key=lambda t: (t[0], t[1]))
 
     # -- using ---------------------------------------------------------------------------
-    def _check_fitted(self):
-        if not hasattr(self, "coef_"):
-            raise AppMultError("this HTPModel is not fitted yet: call fit() or from_dict()")
-
-    def predict(self, x, w) -> np.ndarray:
-        """``h(x, w)`` for operand values (any equal shapes), float64."""
+    def predict(self, X) -> np.ndarray:
+        """``h(x, w)`` for each operand pair of `X` (n, 2), float64."""
         self._check_fitted()
-        x = np.asarray(x, dtype=np.float64)
-        w = np.asarray(w, dtype=np.float64)
+        x, w = operand_pairs(X)
         rows, cols = np.nonzero(self.coef_)
         gx = {i: _basis_function(x, i, self.l_) for i in set(rows.tolist())}  # only what the terms use
         gw = {j: _basis_function(w, j, self.k_) for j in set(cols.tolist())}
-        out = np.zeros(np.broadcast(x, w).shape)
+        out = np.zeros(x.shape)
         for i, j in zip(rows.tolist(), cols.tolist()):
             out += self.coef_[i, j] * gx[i] * gw[j]
         return out

@@ -26,6 +26,7 @@ import numpy as np
 
 from .._errors import AppMultError
 from ..lut import ProductLUT, lut_dtype, operand_values
+from .base import Surrogate, operand_pairs
 
 __all__ = ["mitchell_lut", "drum_lut", "MitchellHTP", "DrumHTP", "truncate_leading", "drum_operand"]
 
@@ -112,7 +113,7 @@ def _mitchell_float(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     return np.where((x == 0) | (w == 0), 0.0, np.exp2(whole) * (1.0 + s - whole))
 
 
-class _LogHTP:
+class _LogHTP(Surrogate):
     """Common part of the analytic models: sign-magnitude wrapper, JSON, source."""
 
     kind = ""
@@ -120,13 +121,13 @@ class _LogHTP:
     def __init__(self, k: int):
         self.k = k
 
-    def fit(self, x=None, w=None, y=None, **_) -> "_LogHTP":
+    def fit(self, X=None, y=None) -> "_LogHTP":
         """Nothing to learn: the model is analytic (present for a uniform interface)."""
         return self
 
-    def predict(self, x, w) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)
-        w = np.asarray(w, dtype=np.float64)
+    def predict(self, X) -> np.ndarray:
+        """``h(x, w)`` for each operand pair of `X` (n, 2)."""
+        x, w = operand_pairs(X)
         return np.sign(x) * np.sign(w) * self._magnitude(np.abs(x), np.abs(w))
 
     def to_dict(self) -> dict:

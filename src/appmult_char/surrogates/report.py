@@ -24,29 +24,33 @@ def model_from_dict(data: dict):
     return _TYPES[kind].from_dict(data)
 
 
-def fidelity(model, x, w, y) -> dict:
-    """Scores of one fitted model on operand values `x`, `w` and products `y`."""
-    error = model.predict(x, w) - y
+def fidelity(model, X, y, **predict_options) -> dict:
+    """Scores of one fitted model on operand pairs `X` (n, 2) and products `y`."""
+    prediction = model.predict(X, **predict_options)
+    error = prediction - y
     return {
         "mae": float(np.mean(np.abs(error))),
         "max_error": float(np.max(np.abs(error))),
-        "error_rate": float(np.mean(np.round(model.predict(x, w)) != y)),
+        "error_rate": float(np.mean(np.round(prediction) != y)),
         "terms": len(model.terms),
     }
 
 
 def fidelity_report(source, max_pairs: int = FULL_LIMIT, seed: int = 0, tie: bool = False):
     """Fit HTP, linear and noise surrogates to a `ProductLUT` or `Simulator` and score each
-    on the same pairs (see `training_pairs`). Returns ``(report dict, fitted models)``."""
-    x, w, y = training_pairs(source, max_pairs, seed)
+    on the same pairs (see `training_pairs`; the noise drawn with `seed`). Returns
+    ``(report dict, fitted models)``."""
+    X, y = training_pairs(source, max_pairs, seed)
     models = {
-        "htp": HTPModel(tie=tie).fit(x, w, y, x_bits=source.a_bits, w_bits=source.b_bits),
-        "linear": LinearModel().fit(x, w, y),
-        "noise": NoiseModel(seed).fit(x, w, y),
+        "htp": HTPModel(tie=tie, a_bits=source.a_bits, b_bits=source.b_bits).fit(X, y),
+        "linear": LinearModel().fit(X, y),
+        "noise": NoiseModel().fit(X, y),
     }
+    options = {"noise": {"random_state": seed}}
     report = {
-        "a_bits": source.a_bits, "b_bits": source.b_bits, "signed": source.signed, "pairs": int(x.size),
-        "sampled": bool(x.size < 1 << (source.a_bits + source.b_bits)), "seed": seed,
-        "models": {name: {**fidelity(model, x, w, y), "model": model.to_dict()} for name, model in models.items()},
+        "a_bits": source.a_bits, "b_bits": source.b_bits, "signed": source.signed, "pairs": int(y.size),
+        "sampled": bool(y.size < 1 << (source.a_bits + source.b_bits)), "seed": seed,
+        "models": {name: {**fidelity(model, X, y, **options.get(name, {})), "model": model.to_dict()}
+                   for name, model in models.items()},
     }
     return report, models
