@@ -55,4 +55,6 @@ def test_streamed_metrics_agree_with_a_random_sample():
     for value, sample in ((streamed.er, (e != 0).astype(float)), (streamed.med, np.abs(e).astype(float)),
                           (streamed.mse, (e.astype(float) ** 2)), (streamed.bias, e.astype(float))):
         assert abs(value - sample.mean()) <= 5 * sample.std() / np.sqrt(size) + 1e-12
+    # the worst case drops every low partial product: a = b = 2^n - 1
+    assert streamed.wce == sum(1 << (i + j) for i in range(n) for j in range(n) if i + j < t)
     assert streamed.wce >= np.abs(e).max()
