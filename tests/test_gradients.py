@@ -230,3 +230,20 @@ def test_cli_plot(tmp_path):
     pngs = sorted(p.name for p in (tmp_path / "plots").iterdir())
     assert pngs == ["l_lutfp+bp_avg_2_2_heatmaps.png", "l_lutfp+bp_avg_2_2_profile.png"]
     assert all((tmp_path / "plots" / p).read_bytes()[:4] == b"\x89PNG" for p in pngs)
+
+
+def test_sweep_names_scores_and_method_switch():
+    from appmult_char.gradients import gradient_tables, half_windows, sweep
+
+    lut = ProductLUT.exact(5, 5)
+    entries = sweep(lut, "window", [2, 3], stem="m")
+    assert [e.name for e in entries] == ["m_lutfp+bp_avg_2_2", "m_lutfp+bp_avg_3_3"]
+    assert [e.score for e in entries] == [prediction_error(window(lut, w)) for w in (2, 3)]
+    assert sweep(lut, "lut1d", stem="m")[0].name == "m_lut1d_slope"
+    assert sweep(lut, "ste", stem="m")[0].name == "m_lutfp+bp_ste"
+    assert np.array_equal(gradient_tables(lut, "lut1d", 1, variant="mean").g_a, lut1d(lut, 1, "mean").g_a)
+    assert half_windows("window", None) == [4] and half_windows("ste", None) == [0]
+    with pytest.raises(AppMultError, match="does not apply"):
+        half_windows("ste", [4])
+    with pytest.raises(AppMultError, match="too large"):
+        sweep(lut, "window", [2, 40])

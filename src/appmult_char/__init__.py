@@ -12,7 +12,6 @@ command line starts fast; type checkers see them through the `TYPE_CHECKING` imp
 from __future__ import annotations
 
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
 from ._errors import AppMultError, AppMultWarning, InternalError
@@ -51,10 +50,16 @@ __all__ = [
     *_LAZY,
 ]
 
-try:
-    __version__ = version("appmult-char")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
+
+def _version() -> str:
+    """The installed distribution's version (read on first use: importlib.metadata costs
+    more start-up time than the rest of the command line)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("appmult-char")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "0+unknown"
 
 
 #: Deprecated names, resolved (with a warning) by the module that still holds them.
@@ -62,6 +67,8 @@ _DEPRECATED = {"lut_matmul": "gemm"}
 
 
 def __getattr__(name: str):
+    if name == "__version__":
+        return _version()
     if name in _DEPRECATED:
         return getattr(import_module(f".{_DEPRECATED[name]}", __name__), name)
     if name in _LAZY:
@@ -72,4 +79,4 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__all__) | {"__version__"})
