@@ -74,6 +74,16 @@ def _extract(R, out_slots, w, signed, vals):
             vals[lane] -= ((vals[lane] >> (nout - 1)) & 1) << nout
 
 
+@njit(cache=True, nogil=True)
+def _store(R, out_slots, signed, w0, n, npat, vals, out):
+    """Write the products of the chunk's `n` words (patterns from ``64 * w0``) to `out`."""
+    for w in range(n):
+        _extract(R, out_slots, w, signed, vals)
+        base = (w0 + w) * 64
+        for lane in range(min(64, npat - base)):
+            out[base + lane] = vals[lane]
+
+
 @njit(cache=True, parallel=True)
 def lut_exhaustive(ops, masks, nslots, in_slots, in_bits, out_slots, signed, npat, cw, out):
     """Write the output value of every pattern ``p < npat`` to ``out[p]``."""
@@ -86,11 +96,7 @@ def lut_exhaustive(ops, masks, nslots, in_slots, in_bits, out_slots, signed, npa
         n = min(cw, nwords - w0)
         _fill_exhaustive(R, in_slots, in_bits, w0, n)
         _run(ops, masks, R, n)
-        for w in range(n):
-            _extract(R, out_slots, w, signed, vals)
-            base = (w0 + w) * 64
-            for lane in range(min(64, npat - base)):
-                out[base + lane] = vals[lane]
+        _store(R, out_slots, signed, w0, n, npat, vals, out)
 
 
 @njit(cache=True, parallel=True)
@@ -114,11 +120,7 @@ def lut_pairs(ops, masks, nslots, a_slots, b_slots, out_slots, signed, a, b, cw,
                 for j in range(b_slots.shape[0]):
                     R[b_slots[j], w] |= uint64((bv >> j) & 1) << uint64(lane)
         _run(ops, masks, R, n)
-        for w in range(n):
-            _extract(R, out_slots, w, signed, vals)
-            base = (w0 + w) * 64
-            for lane in range(min(64, npat - base)):
-                out[base + lane] = vals[lane]
+        _store(R, out_slots, signed, w0, n, npat, vals, out)
 
 
 @njit(cache=True, nogil=True, inline="always")
