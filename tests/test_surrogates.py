@@ -143,3 +143,32 @@ def test_htp_samples_wide_circuits(tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["sampled"] and report["pairs"] == 5000
+
+
+def test_noise_is_drawn_from_the_given_random_state():
+    X, y = training_pairs(ProductLUT.exact(4, 4))
+    noise = NoiseModel().fit(X, y + np.random.default_rng(0).standard_normal(y.size))
+    assert np.array_equal(noise.predict(X, random_state=5), noise.predict(X, random_state=5))
+    rng = np.random.default_rng(5)
+    first, second = noise.predict(X, random_state=rng), noise.predict(X, random_state=rng)
+    assert np.array_equal(first, noise.predict(X, random_state=5)) and not np.array_equal(first, second)
+    expected = X[:, 0] * X[:, 1] + noise.mean_ + noise.std_ * np.random.default_rng(7).standard_normal(y.size)
+    assert np.array_equal(noise.predict(X, random_state=7), expected)
+
+
+@pytest.mark.parametrize("model", [HTPModel(), LinearModel(), NoiseModel()])
+def test_unfitted_models_say_so(model):
+    with pytest.raises(NotFittedError, match="not fitted"):
+        model.predict(np.zeros((3, 2)))
+
+
+def test_params_follow_the_estimator_conventions():
+    model = HTPModel(tie=True)
+    assert model.get_params() == {"l": None, "k": None, "tie": True, "decimals": 1, "prune_tolerance": 0.01,
+                                  "a_bits": None, "b_bits": None}
+    assert model.set_params(l=2, k=3) is model and (model.l, model.k) == (2, 3)
+    with pytest.raises(AppMultError, match="no parameter 'bogus'"):
+        model.set_params(bogus=1)
+    assert MitchellHTP(3, product_form=True).get_params() == {"k": 3, "product_form": True}
+    with pytest.raises(AppMultError, match=r"\(n, 2\)"):
+        HTPModel().fit(np.zeros(4), np.zeros(4))

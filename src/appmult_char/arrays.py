@@ -13,7 +13,10 @@ import numpy as np
 
 from ._errors import AppMultError
 
-__all__ = ["is_device_array", "array_module", "to_host", "to_device", "like"]
+__all__ = ["Array", "is_device_array", "array_module", "to_host", "to_device", "like"]
+
+#: A NumPy array or a device array (CuPy, PyTorch CUDA tensor, Numba device array).
+Array = Any
 
 
 def is_device_array(x: Any) -> bool:

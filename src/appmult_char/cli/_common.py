@@ -55,7 +55,7 @@ def user_errors(f: Callable) -> Callable:
     return wrapper
 
 
-def circuit_simulator(path, *, backend: str = "auto", signed: bool = False, **mapping: Any):
+def circuit_simulator(path: str, *, backend: str = "auto", signed: bool = False, **mapping: Any) -> Any:
     """The `Simulator` of a BLIF circuit with the command's operand-mapping options."""
     from ..sim import simulator
 
@@ -77,7 +77,7 @@ def progress(items: list, label: str) -> Any:
     return click.progressbar(items, label=label, file=sys.stderr, show_pos=True)
 
 
-def load_lut_input(path, *, simulator: bool = False, signed: bool = False, **mapping: Any):
+def load_lut_input(path: str, *, simulator: bool = False, signed: bool = False, **mapping: Any) -> Any:
     """A `ProductLUT` from a BLIF circuit (simulated), an `.npz` LUT or an AppMult text LUT;
     with `simulator`, a BLIF circuit comes back as its `Simulator` instead (no LUT built)."""
     from ..io import load_lut

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._errors import AppMultError
-from ..arrays import array_module, like, to_device
+from ..arrays import Array, array_module, like, to_device
 from ..gradients.tables import GRADIENT_SCALE
 from . import cuda_kernels
 from .backend import GemmTables
@@ -72,7 +72,7 @@ class CudaGemm:
             t["kind"] = kind
         return t
 
-    def forward(self, A, B):
+    def forward(self, A: Array, B: Array) -> Array:
         cuda = _cuda()
         g = self.gemm
         A3, B3, shape = g.fold(to_device(A), to_device(B))
@@ -88,7 +88,7 @@ class CudaGemm:
         kernel[grid, threads, 0, nbytes](*args)
         return like(out.reshape(*shape), A)
 
-    def backward(self, A, B, grad_C):
+    def backward(self, A: Array, B: Array, grad_C: Array) -> tuple[Array, Array]:
         cuda = _cuda()
         g = self.gemm
         A3, B3, _ = g.fold(to_device(A), to_device(B))

@@ -27,7 +27,7 @@ import numpy as np
 
 from .._errors import AppMultError
 from ..arrays import array_module as _xp
-from ..arrays import to_host
+from ..arrays import Array, to_host
 from ..lut import ProductLUT
 from .ops import LutGemm
 
@@ -101,7 +101,7 @@ class QuantParams:
         return v.reshape(shape)
 
 
-def calibrate(x, bits: int, signed: bool, axis: int | None = None) -> QuantParams:
+def calibrate(x: Array, bits: int, signed: bool, axis: int | None = None) -> QuantParams:
     """Min/max affine parameters covering ``[min(x, 0), max(x, 0)]`` (per channel along `axis`)."""
     xp = _xp(x)
     x = xp.asarray(x, dtype=xp.float64)
@@ -118,7 +118,7 @@ def calibrate(x, bits: int, signed: bool, axis: int | None = None) -> QuantParam
     return QuantParams(np.asarray(scale, dtype=np.float64), zero, bits, signed, None if axis is None else axis % x.ndim)
 
 
-def quantize(x, params: QuantParams):
+def quantize(x: Array, params: QuantParams) -> Array:
     """Integer codes ``clip(round(x / s) + z, qmin, qmax)`` (int64)."""
     xp = _xp(x)
     x = xp.asarray(x, dtype=xp.float64)
@@ -127,7 +127,7 @@ def quantize(x, params: QuantParams):
     return xp.clip(xp.round(x / s) + z, params.qmin, params.qmax).astype(xp.int64)
 
 
-def dequantize(q, params: QuantParams):
+def dequantize(q: Array, params: QuantParams) -> Array:
     xp = _xp(q)
     s = params._shaped(params.scale, q.ndim, xp)
     z = params._shaped(params.zero_point, q.ndim, xp)
@@ -154,8 +154,9 @@ def _affine_gemm(gemm: LutGemm, qa, qb, za, zb, sa, sb):
     return corrected * (sa * sb), acc
 
 
-def quant_linear(x, w, gemm: LutGemm, x_params: QuantParams | None = None, w_params: QuantParams | None = None,
-                 per_channel: bool = False, bias=None):
+def quant_linear(x: Array, w: Array, gemm: LutGemm, x_params: QuantParams | None = None,
+                 w_params: QuantParams | None = None, per_channel: bool = False,
+                 bias: Array | None = None) -> tuple[Array, dict[str, Any]]:
     """``y = x @ w.T (+ bias)`` with quantized operands multiplied through the LUT.
 
     Returns ``(y, details)``; `details` holds the GEMM operand codes ``A (1, B, in)``,
@@ -182,7 +183,8 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
-def im2col(q, kh: int, kw: int, stride: int, padding: int, dilation: int, pad_value: int, groups: int):
+def im2col(q: Array, kh: int, kw: int, stride: int, padding: int, dilation: int, pad_value: float,
+           groups: int) -> tuple[Array, tuple[int, int, int]]:
     """Columns ``(groups, N*Ho*Wo, C/groups*kh*kw)`` of codes, padded with `pad_value`."""
     xp = _xp(q)
     N, C, H, W = q.shape
@@ -209,9 +211,9 @@ def columns_to_nchw(y: Any, N: int, Ho: int, Wo: int) -> Any:
     return y.reshape(groups, N, Ho, Wo, og).transpose(1, 0, 4, 2, 3).reshape(N, groups * og, Ho, Wo)
 
 
-def quant_conv2d(x, w, gemm: LutGemm, stride: int = 1, padding: int = 0, dilation: int = 1, groups: int = 1,
-                 x_params: QuantParams | None = None, w_params: QuantParams | None = None, per_channel: bool = False,
-                 bias=None):
+def quant_conv2d(x: Array, w: Array, gemm: LutGemm, stride: int = 1, padding: int = 0, dilation: int = 1,
+                 groups: int = 1, x_params: QuantParams | None = None, w_params: QuantParams | None = None,
+                 per_channel: bool = False, bias: Array | None = None) -> tuple[Array, dict[str, Any]]:
     """2-D convolution (NCHW input, OIHW weight) with quantized operands through the LUT.
 
     Returns ``(y, details)`` like `quant_linear`.

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import AppMultError
+from ..arrays import Array
 from ..gradients.tables import Gradient1D, GradientTables, ste
 from ..lut import ProductLUT
 from .backend import GemmBackend, create
@@ -102,15 +103,15 @@ class LutGemm:
         return np.dtype(np.int32 if K * self.max_abs < 2**31 else np.int64)
 
     # -- products ---------------------------------------------------------------------------
-    def forward(self, A, B):
+    def forward(self, A: Array, B: Array) -> Array:
         """``C[..., i, j] = sum_k lut[A[..., i, k], B[..., k, j]]`` (integer, exact)."""
         return self.impl.forward(A, B)
 
-    def backward(self, A, B, grad_C):
+    def backward(self, A: Array, B: Array, grad_C: Array) -> tuple[Array, Array]:
         """``(grad_A, grad_B)`` as float32, through the gradient tables."""
         return self.impl.backward(A, B, grad_C)
 
 
-def lut_gemm(A, B, lut: ProductLUT, backend: str = "cpu"):
+def lut_gemm(A: Array, B: Array, lut: ProductLUT, backend: str = "cpu") -> Array:
     """One forward LUT GEMM (see `LutGemm.forward`); build a `LutGemm` to reuse tables."""
     return LutGemm(lut, backend=backend).forward(A, B)

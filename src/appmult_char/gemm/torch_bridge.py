@@ -39,6 +39,6 @@ def _tensor(result, like):
     return result if isinstance(result, torch.Tensor) else torch.as_tensor(result, device=like.device)
 
 
-def lut_matmul(a, b, gemm: LutGemm):
+def lut_matmul(a: "torch.Tensor", b: "torch.Tensor", gemm: LutGemm) -> "torch.Tensor":
     """Differentiable LUT GEMM of float tensors holding operand codes."""
     return LutMatmul.apply(a, b, gemm)
