@@ -64,8 +64,8 @@ def test_bad_input_one_line(tmp_path, case):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--a-bits", "4"], "operand widths 4+0 do not fit"),
-    (["--a-bits", "2", "--b-bits", "3"], "operand widths 2+3 do not fit"),
+    (["--a-bits", "4"], "operand widths (a 4 bits) do not fit the 4 inputs"),
+    (["--a-bits", "2", "--b-bits", "3"], "operand widths (a 2 bits, b 3 bits) do not fit the 4 inputs"),
     (["--a-bus", "Q", "--b-bus", "R"], "no input bus named Q"),
 ])
 def test_bad_operand_options(tmp_path, args, message):

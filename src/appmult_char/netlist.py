@@ -26,6 +26,18 @@ class Node:
     onset: bool = True
     line: int | None = None
 
+    def cone(self) -> set[str]:
+        """Names of the nodes some primary output depends on."""
+        seen: set[str] = set()
+        stack = [o for o in self.outputs if o in self.nodes]
+        while stack:
+            name = stack.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            stack.extend(f for f in self.nodes[name].fanins if f in self.nodes and f not in seen)
+        return seen
+
     def evaluate(self, values: dict[str, int]) -> int:
         """Value (0/1) of the node for fanin values, by the definition of a cover."""
         if not self.cubes:
@@ -43,7 +55,8 @@ class Netlist:
 
     `nodes` maps each driven net to its `Node`; every fanin and output is a primary input
     or a node. `tied` lists nets that were used but never driven and were tied to a
-    constant the way ABC and yosys do (``$false``, ``$undef``, ``$true``).
+    constant the way ABC and yosys do (``$false``, ``$undef``, ``$true``, or any net when
+    asked to); `swept` counts the nodes the reader removed because no output depends on them.
     """
 
     name: str
@@ -52,6 +65,7 @@ class Netlist:
     nodes: dict[str, Node]
     source: str | None = None
     tied: list[str] = field(default_factory=list)
+    swept: int = 0
     _order: list[str] | None = field(default=None, repr=False, compare=False)
 
     def order(self) -> list[str]:
@@ -71,6 +85,18 @@ class Netlist:
                     first.line if first else None,
                 ) from None
         return self._order
+
+    def cone(self) -> set[str]:
+        """Names of the nodes some primary output depends on."""
+        seen: set[str] = set()
+        stack = [o for o in self.outputs if o in self.nodes]
+        while stack:
+            name = stack.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            stack.extend(f for f in self.nodes[name].fanins if f in self.nodes and f not in seen)
+        return seen
 
     def evaluate(self, values: dict[str, int]) -> dict[str, int]:
         """Plain-Python evaluation of one input pattern (a reference for tests)."""

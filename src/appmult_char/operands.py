@@ -15,11 +15,26 @@ from ._compat import renamed_attribute
 from ._errors import AppMultError
 from .netlist import Netlist
 
-__all__ = ["OperandMap", "MAX_OUTPUT_BITS"]
+__all__ = ["OperandMap", "MAX_OUTPUT_BITS", "signed_hint"]
 
 #: Products are held in int64.
 MAX_OUTPUT_BITS = 63
 _BUS = re.compile(r"^(.*)[\[<](\d+)[\]>]$")
+
+
+#: Names that say "signed": ``mul8s``, ``mul8x8s_1KV6``, a ``s`` or ``signed`` word (``mult_s_8``).
+_SIGNED_NAME = re.compile(r"mul\d+(x\d+)?s(?![a-z])|(?<![a-z0-9])(s|signed)(?![a-z0-9])")
+
+
+def signed_hint(netlist: Netlist) -> str | None:
+    """The model, file or input-bus name that suggests a signed multiplier, if any."""
+    import os
+
+    names = [netlist.name]
+    if netlist.source:
+        names.append(os.path.basename(netlist.source).split(".")[0])
+    names.extend(sorted({p[0] for p in map(_bus, netlist.inputs) if p}))
+    return next((n for n in names if _SIGNED_NAME.search(n.lower().replace("_", " "))), None)
 
 
 def _bus(name: str) -> tuple[str, int] | None:
@@ -85,10 +100,13 @@ class OperandMap:
             if len(a) + len(b) != nin:
                 raise AppMultError(f"buses {a_bus} and {b_bus} cover {len(a) + len(b)} of the {nin} inputs", where)
         elif a_bits is not None or b_bits is not None:
+            asked = ", ".join(f"{name} {v} bits" for name, v in (("a", a_bits), ("b", b_bits)) if v is not None)
             a_bits = nin - b_bits if a_bits is None else a_bits
             b_bits = nin - a_bits if b_bits is None else b_bits
             if a_bits < 1 or b_bits < 1 or a_bits + b_bits != nin:
-                raise AppMultError(f"operand widths {a_bits}+{b_bits} do not fit the {nin} inputs", where)
+                half = max(1, nin // 2)
+                raise AppMultError(f"operand widths ({asked}) do not fit the {nin} inputs: a and b need at least 1 bit "
+                                   f"each and {nin} together, e.g. --a-bits {half} --b-bits {nin - half}", where)
             a, b = cls._positional(nin, a_bits, msb_first)
         elif buses is not None and len(buses) == 2 and all(_ordered(bits) for bits in buses.values()):
             a, b = (_ordered(bits) for bits in buses.values())

@@ -26,6 +26,8 @@ def mapping_options(f: Callable) -> Callable:
         click.option("--a-bus", help="Input bus name of operand a, e.g. A for A[0], A[1], ..."),
         click.option("--b-bus", help="Input bus name of operand b."),
         click.option("--msb-first", is_flag=True, help="Positional operands and outputs are listed MSB first."),
+        click.option("--tie-undriven", is_flag=True,
+                     help="Tie nets that an output depends on but nothing drives to 0, with a warning (as ABC does)."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -55,11 +57,12 @@ def user_errors(f: Callable) -> Callable:
     return wrapper
 
 
-def circuit_simulator(path: str, *, backend: str = "auto", signed: bool = False, **mapping: Any) -> Any:
-    """The `Simulator` of a BLIF circuit with the command's operand-mapping options."""
+def circuit_simulator(path: str, *, backend: str = "auto", signed: bool = False, tie_undriven: bool = False,
+                      **mapping: Any) -> Any:
+    """The `Simulator` of a BLIF circuit with the command's reading and operand-mapping options."""
     from ..sim import simulator
 
-    return simulator(path, signed=signed, backend=backend, **mapping)
+    return simulator(path, signed=signed, backend=backend, tie_undriven=tie_undriven, **mapping)
 
 
 def is_folder(output: str) -> bool:

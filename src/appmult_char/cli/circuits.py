@@ -105,7 +105,7 @@ def info(files: tuple[str, ...], as_json: bool, **mapping: Any) -> None:
         rows.append({
             "file": os.fspath(path), "model": nl.name, **nl.stats(),
             "a": [nl.inputs[i] for i in ops.a_inputs], "b": [nl.inputs[i] for i in ops.b_inputs],
-            "product": [nl.outputs[i] for i in ops.outputs], "tied_constants": nl.tied,
+            "product": [nl.outputs[i] for i in ops.outputs], "tied_constants": nl.tied, "swept_nodes": nl.swept,
             "word_ops": sim.program.size, "slots": sim.program.nslots,
         })
     if as_json:
@@ -120,6 +120,8 @@ def info(files: tuple[str, ...], as_json: bool, **mapping: Any) -> None:
         click.echo(f"  product   {len(r['product'])} bits, LSB first: {' '.join(r['product'])}")
         if r["tied_constants"]:
             click.echo(f"  tied      {' '.join(r['tied_constants'])}")
+        if r["swept_nodes"]:
+            click.echo(f"  swept     {r['swept_nodes']} nodes that no output depends on")
 
 
 @click.command()

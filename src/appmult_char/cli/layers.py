@@ -44,7 +44,7 @@ _POSITIVE = click.IntRange(min=1)
 @user_errors
 def verify(circuit: str, half_window: int, data_path: str | None, backend: str | None, device: str | None, seed: int,
            as_json: bool, signed: bool, a_bits: int | None, b_bits: int | None, a_bus: str | None, b_bus: str | None,
-           msb_first: bool, **layer: Any) -> None:
+           msb_first: bool, tie_undriven: bool, **layer: Any) -> None:
     """Run one quantized layer through the LUT GEMM, the exact GEMM and the circuit itself.
 
     Exit status 3 when the LUT GEMM and the circuit disagree on any output.
@@ -63,7 +63,7 @@ def verify(circuit: str, half_window: int, data_path: str | None, backend: str |
             raise AppMultError(f"--device {device} and --backend {backend} disagree")
     backend = backend or device or "cpu"
     sim = circuit_simulator(circuit, signed=signed, a_bits=a_bits, b_bits=b_bits, a_bus=a_bus, b_bus=b_bus,
-                            msb_first=msb_first)
+                            msb_first=msb_first, tie_undriven=tie_undriven)
     data = None
     if data_path:
         import numpy as np

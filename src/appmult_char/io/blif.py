@@ -1,9 +1,18 @@
 """BLIF reader (``.names`` SOP covers, hierarchical ``.subckt``) and writer.
 
-The reader flattens every ``.subckt`` into one `Netlist` rooted at the first ``.model``.
-Nets that are used but never driven are an error, except the constants yosys writes
-(``$false``/``$undef`` tie to 0, ``$true`` to 1), which are tied with a warning, as ABC
-does. Sequential and library-gate content (``.latch``, ``.gate``, ``.mlatch``) is refused.
+The reader flattens every ``.subckt`` into one `Netlist` rooted at the first ``.model``
+(other root-level models may sit beside it unused, as ABC writes them). Then:
+
+- The constants yosys writes (``$false``/``$undef`` are 0, ``$true`` is 1) are recognised
+  in each model before flattening: one a model uses without driving it is the global
+  constant, tied with a warning as ABC does, not a net of that instance.
+- Logic that no primary output depends on is swept (`Netlist.swept` counts it), so
+  undriven nets left in dead logic — yosys leaves buffers behind for unconnected output
+  ports of flattened submodules — do not matter.
+- A net used but never driven inside an output's cone is an error, or with
+  ``tie_undriven=True`` tied to 0 with a warning.
+
+Sequential and library-gate content (``.latch``, ``.gate``, ``.mlatch``) is refused.
 """
 
 from __future__ import annotations
@@ -138,7 +147,7 @@ def _add_cube(names: _Names, tokens: list[str], path: str | None, line: int) -> 
     names.cubes.append(cube)
 
 
-def _flatten(models: list[_Model], path: str | None) -> Netlist:
+def _flatten(models: list[_Model], path: str | None, tie_undriven: bool) -> Netlist:
     by_name: dict[str, _Model] = {}
     for m in models:
         if m.name in by_name:
@@ -160,8 +169,14 @@ def _flatten(models: list[_Model], path: str | None) -> Netlist:
         nodes[node.name] = node
 
     def instantiate(model: _Model, netmap: dict[str, str], prefix: str, stack: tuple[str, ...]) -> None:
+        local = _driven_in(model, by_name)
+
         def net(n: str) -> str:
-            return netmap.get(n, n if not prefix else prefix + n)
+            if n in netmap:
+                return netmap[n]
+            if not prefix or (n in YOSYS_CONSTANTS and n not in local):
+                return n
+            return prefix + n
 
         for nm in model.names:
             drive(Node(net(nm.output), tuple(net(f) for f in nm.fanins), tuple(nm.cubes), nm.onset is not False, nm.line))
@@ -188,40 +203,65 @@ def _flatten(models: list[_Model], path: str | None) -> Netlist:
             instantiate(sub, submap, inner, stack + (sub_name,))
 
     instantiate(top, {}, "", (top.name,))
+    return _check_drivers(Netlist(top.name, list(top.inputs), list(top.outputs), nodes, path), top, tie_undriven)
 
-    driven = inputs | set(nodes)
+
+def _driven_in(model: _Model, by_name: dict[str, _Model]) -> set[str]:
+    """Nets a model drives or receives: its inputs, covers and subcircuit outputs."""
+    nets = set(model.inputs) | {nm.output for nm in model.names}
+    for sub_name, pins, _ in model.subckts:
+        sub = by_name.get(sub_name)
+        outputs = set(sub.outputs) if sub else set()
+        nets.update(actual for formal, actual in pins if formal in outputs)
+    return nets
+
+
+def _check_drivers(netlist: Netlist, top: _Model, tie_undriven: bool) -> Netlist:
+    """Sweep logic no output depends on, then tie or refuse the undriven nets left."""
+    path = netlist.source
+    live = netlist.cone()
+    swept = len(netlist.nodes) - len(live)
+    nodes = {name: node for name, node in netlist.nodes.items() if name in live}
+    driven = set(netlist.inputs) | set(nodes)
     first_use: dict[str, int | None] = {}
     for node in nodes.values():
         for f in node.fanins:
             if f not in driven:
                 first_use.setdefault(f, node.line)
-    for o in top.outputs:
+    for o in netlist.outputs:
         if o not in driven:
             first_use.setdefault(o, top.line)
-    tied = []
-    for name, line in first_use.items():
-        if name not in YOSYS_CONSTANTS:
-            raise AppMultError(f"net {name} is used but never driven", path, line)
-        nodes[name] = Node(name, (), ("",) if YOSYS_CONSTANTS[name] else (), True, None)
-        tied.append(name)
-    if tied:
-        warnings.warn(
-            AppMultWarning(f"{path or top.name}: constant drivers added to {len(tied)} non-driven nets: {' '.join(tied)}"),
-            stacklevel=3,
-        )
-    netlist = Netlist(top.name, list(top.inputs), list(top.outputs), nodes, path, tied)
-    netlist.order()  # cycle check with a located message
-    return netlist
+    constants = [n for n in first_use if n in YOSYS_CONSTANTS]
+    others = [n for n in first_use if n not in YOSYS_CONSTANTS]
+    if others and not tie_undriven:
+        name = others[0]
+        more = f" (and {len(others) - 1} more)" if len(others) > 1 else ""
+        raise AppMultError(f"net {name} is used but never driven{more} (--tie-undriven ties such nets to 0)",
+                           path, first_use[name])
+    where = path or netlist.name
+    for name in constants + others:
+        value = YOSYS_CONSTANTS.get(name, 0)
+        nodes[name] = Node(name, (), ("",) if value else (), True, None)
+    if constants:
+        warnings.warn(AppMultWarning(f"{where}: constant drivers added to {len(constants)} non-driven nets: "
+                                     f"{' '.join(constants)}"), stacklevel=4)
+    if others:
+        shown = " ".join(others[:8]) + (" ..." if len(others) > 8 else "")
+        warnings.warn(AppMultWarning(f"{where}: {len(others)} undriven nets tied to 0: {shown}"), stacklevel=4)
+    result = Netlist(netlist.name, netlist.inputs, netlist.outputs, nodes, path, constants + others, swept)
+    result.order()  # cycle check with a located message
+    return result
 
 
-def parse_blif(text: str, path: str | None = None) -> Netlist:
-    """Parse BLIF text into a flat `Netlist` (the first `.model` is the top)."""
-    return _flatten(_parse_models(text, path), path)
+def parse_blif(text: str, path: str | None = None, *, tie_undriven: bool = False) -> Netlist:
+    """Parse BLIF text into a flat `Netlist` (the first `.model` is the top); see the
+    module docstring for constants, sweeping and `tie_undriven`."""
+    return _flatten(_parse_models(text, path), path, tie_undriven)
 
 
-def read_blif(path: str | os.PathLike) -> Netlist:
+def read_blif(path: str | os.PathLike, *, tie_undriven: bool = False) -> Netlist:
     """Read a BLIF file into a flat `Netlist`; errors name the file and line."""
-    return parse_blif(read_text(path), os.fspath(path))
+    return parse_blif(read_text(path), os.fspath(path), tie_undriven=tie_undriven)
 
 
 def format_blif(netlist: Netlist) -> str:

@@ -17,17 +17,18 @@ __all__ = ["Simulator", "SimBackend", "Layout", "backend_names", "Program", "com
            "simulator", "simulate", "evaluate", "circuit_metrics"]
 
 
-def load_circuit(circuit: "Netlist | str | os.PathLike") -> Netlist:
-    """A `Netlist` as given, or read from a BLIF file."""
+def load_circuit(circuit: "Netlist | str | os.PathLike", *, tie_undriven: bool = False) -> Netlist:
+    """A `Netlist` as given, or read from a BLIF file (`tie_undriven`: see `read_blif`)."""
     if isinstance(circuit, Netlist):
         return circuit
-    return read_blif(circuit)
+    return read_blif(circuit, tie_undriven=tie_undriven)
 
 
-def simulator(circuit, *, signed: bool = False, backend: str = "auto", **mapping) -> Simulator:
+def simulator(circuit, *, signed: bool = False, backend: str = "auto", tie_undriven: bool = False,
+              **mapping) -> Simulator:
     """A `Simulator` for a circuit (`Netlist` or BLIF path), operands mapped by `mapping`
     (the `OperandMap.infer` options: ``a_bits``, ``b_bits``, ``a_bus``, ``b_bus``, ``msb_first``)."""
-    netlist = load_circuit(circuit)
+    netlist = load_circuit(circuit, tie_undriven=tie_undriven)
     return Simulator(netlist, OperandMap.infer(netlist, **mapping), signed, backend)
 
 

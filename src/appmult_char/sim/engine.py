@@ -11,16 +11,17 @@ saves, and Numba for everything larger.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 
 import numpy as np
 
 from .._compat import renamed_attribute
-from .._errors import AppMultError
+from .._errors import AppMultError, AppMultWarning
 from ..lut import ProductLUT, lut_dtype
 from ..metrics import ErrorMetrics, ErrorSums, histogram_bins
 from ..netlist import Netlist
-from ..operands import OperandMap
+from ..operands import OperandMap, signed_hint
 from .backend import AUTO_NUMPY_MAX_PATTERNS, Layout, SimBackend, backend_names, resolve
 from .program import Program, compile_netlist
 
@@ -51,6 +52,10 @@ class Simulator:
         self.program: Program = compile_netlist(netlist)
         self.layout = Layout.of(netlist, self.program, self.operands, signed)
         self.a_bits, self.b_bits = self.layout.a_bits, self.layout.b_bits
+        hint = None if signed else signed_hint(netlist)
+        if hint is not None:
+            warnings.warn(AppMultWarning(f"{self._where()}: the name {hint!r} suggests a signed multiplier, simulated "
+                                         "as unsigned (--signed, or signed=True, reads two's complement)"), stacklevel=2)
 
     n = renamed_attribute("a_bits", "n")
     m = renamed_attribute("b_bits", "m")
