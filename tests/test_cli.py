@@ -139,8 +139,11 @@ def test_metrics_and_info_json():
     blif = str(REFDATA / "mul7u_06Q_sop.blif")
     result = CliRunner().invoke(main, ["metrics", blif, "--json"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)
-    assert data["wce"] == 162 and data["pairs"] == 1 << 14
+    [data] = json.loads(result.stdout)  # always a list, one object per file
+    assert data["wce"] == 162 and data["pairs"] == 1 << 14 and data["file"] == blif
     result = CliRunner().invoke(main, ["info", blif, "--json"])
-    info = json.loads(result.stdout)
+    [info] = json.loads(result.stdout)
     assert info["inputs"] == 14 and info["a"][0] == "A[0]" and info["b"][-1] == "B[6]"
+    for command in ("metrics", "info"):
+        result = CliRunner().invoke(main, [command, blif, blif, "--json"])
+        assert [row["file"] for row in json.loads(result.stdout)] == [blif, blif]

@@ -5,50 +5,48 @@ Parse a BLIF netlist, simulate it exhaustively into an exact product lookup tabl
 approximate-multiplier-aware retraining, fit fast floating-point surrogates, and run DNN
 layers through the LUT on CPU and GPU (`appmult_char.gemm`).
 
-The analyses (gradients, surrogates, GEMM) are imported on first use, so that the
-command line starts fast; type checkers see them through the `TYPE_CHECKING` imports.
+Every name is imported from its module on first use, so that ``import appmult_char`` and
+the command line start fast; type checkers see them through the `TYPE_CHECKING` imports.
 """
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING
 
 from ._errors import AppMultError, AppMultWarning, InternalError
-from .io import load_gradients, load_lut, save_gradients, save_lut
-from .io.appmult_text import read_lut_text, write_lut_text
-from .io.blif import format_blif, parse_blif, read_blif, write_blif
-from .lut import ProductLUT, exact_table, operand_values
-from .metrics import ErrorMetrics, ErrorSums
-from .netlist import Netlist, Node
-from .operands import OperandMap
-from .sim import Simulator, circuit_metrics, evaluate, load_circuit, simulate
 
 if TYPE_CHECKING:
     from .gemm import LutGemm, lut_gemm
     from .gradients import Gradient1D, GradientTables, lut1d, prediction_error, ste, window
-    from .io.appmult_text import read_gradient_text, write_gradient_text
+    from .io import load_gradients, load_lut, save_gradients, save_lut
+    from .io.appmult_text import read_gradient_text, read_lut_text, write_gradient_text, write_lut_text
+    from .io.blif import format_blif, parse_blif, read_blif, write_blif
+    from .lut import ProductLUT, exact_table, operand_values
+    from .metrics import ErrorMetrics, ErrorSums
+    from .netlist import Netlist, Node
+    from .operands import OperandMap
+    from .sim import Simulator, circuit_metrics, evaluate, load_circuit, simulate
     from .surrogates import (DrumHTP, HTPModel, LinearModel, MitchellHTP, NoiseModel, drum_lut, fidelity_report,
                              mitchell_lut, model_from_dict)
 
+#: Every public name but the errors, and the module that defines it (imported on first use).
 _LAZY = {
+    "Netlist": "netlist", "Node": "netlist", "OperandMap": "operands", "ProductLUT": "lut",
+    "exact_table": "lut", "operand_values": "lut", "ErrorMetrics": "metrics", "ErrorSums": "metrics",
+    "read_blif": "io.blif", "parse_blif": "io.blif", "write_blif": "io.blif", "format_blif": "io.blif",
+    "load_lut": "io", "save_lut": "io", "load_gradients": "io", "save_gradients": "io",
+    "read_lut_text": "io.appmult_text", "write_lut_text": "io.appmult_text",
+    "read_gradient_text": "io.appmult_text", "write_gradient_text": "io.appmult_text",
+    "Simulator": "sim", "simulate": "sim", "evaluate": "sim", "circuit_metrics": "sim", "load_circuit": "sim",
     "GradientTables": "gradients", "Gradient1D": "gradients", "ste": "gradients", "window": "gradients",
     "lut1d": "gradients", "prediction_error": "gradients",
-    "read_gradient_text": "io.appmult_text", "write_gradient_text": "io.appmult_text",
     "HTPModel": "surrogates", "LinearModel": "surrogates", "NoiseModel": "surrogates", "MitchellHTP": "surrogates",
     "DrumHTP": "surrogates", "mitchell_lut": "surrogates", "drum_lut": "surrogates",
     "fidelity_report": "surrogates", "model_from_dict": "surrogates",
     "LutGemm": "gemm", "lut_gemm": "gemm",
 }
 
-__all__ = [
-    "AppMultError", "AppMultWarning", "InternalError",
-    "Netlist", "Node", "OperandMap", "ProductLUT", "ErrorMetrics", "ErrorSums", "Simulator",
-    "read_blif", "parse_blif", "write_blif", "format_blif",
-    "load_lut", "save_lut", "load_gradients", "save_gradients", "read_lut_text", "write_lut_text",
-    "simulate", "evaluate", "circuit_metrics", "load_circuit", "exact_table", "operand_values",
-    *_LAZY,
-]
+__all__ = ["AppMultError", "AppMultWarning", "InternalError", *_LAZY]
 
 
 def _version() -> str:
@@ -67,6 +65,8 @@ _DEPRECATED = {"lut_matmul": "gemm"}
 
 
 def __getattr__(name: str):
+    from importlib import import_module
+
     if name == "__version__":
         return _version()
     if name in _DEPRECATED:
@@ -79,4 +79,8 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__) | {"__version__"})
+    """The public names, the submodules already imported and the module's dunders."""
+    import types
+
+    modules = {n for n, v in globals().items() if isinstance(v, types.ModuleType) and not n.startswith("_")}
+    return sorted(set(__all__) | modules | {"__version__"} | {n for n in globals() if n.startswith("__")})

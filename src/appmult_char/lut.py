@@ -18,9 +18,14 @@ import numpy as np
 
 from ._compat import renamed_attribute
 from ._errors import AppMultError
-from .metrics import ErrorMetrics
+from .metrics import ErrorMetrics, histogram_bins
 
 __all__ = ["ProductLUT", "operand_values", "exact_table", "lut_dtype", "to_numeric_order", "from_numeric_order"]
+
+
+#: Tables of at least this many entries get their metrics from the compiled kernel (one
+#: pass, no temporaries); smaller ones from NumPy, which needs no compilation.
+COMPILED_METRICS_MIN = 1 << 18
 
 
 def operand_values(bits: int, signed: bool) -> np.ndarray:
@@ -84,7 +89,9 @@ class ProductLUT:
     def hash(self) -> str:
         """SHA-256 of widths, signedness and values (independent of dtype)."""
         h = hashlib.sha256(f"{self.a_bits},{self.b_bits},{int(self.signed)};".encode())
-        h.update(np.ascontiguousarray(self.table, dtype="<i8").tobytes())
+        flat = self.table.reshape(-1)
+        for start in range(0, flat.size, 1 << 20):  # bounded memory: 8 MB at a time
+            h.update(np.ascontiguousarray(flat[start:start + (1 << 20)], dtype="<i8").data)
         return h.hexdigest()
 
     def __eq__(self, other) -> bool:
@@ -115,7 +122,15 @@ class ProductLUT:
 
     def metrics(self) -> ErrorMetrics:
         """All error metrics of this LUT against the exact product."""
-        return ErrorMetrics.from_tables(self.table, self.exact_table(), self.a_bits, self.b_bits, self.signed, self.output_bits)
+        if self.table.size < COMPILED_METRICS_MIN:
+            return ErrorMetrics.from_tables(self.table, self.exact_table(), self.a_bits, self.b_bits, self.signed,
+                                            self.output_bits)
+        from .metrics_kernels import new_blocks, sums_from_blocks, table_sums
+
+        acc, facc, hist = new_blocks(histogram_bins(self.a_bits, self.b_bits))
+        table_sums(np.ascontiguousarray(self.table).ravel(), self.a_bits, self.b_bits, self.signed, acc, facc, hist)
+        sums = sums_from_blocks(self.table.size, acc, facc, hist)
+        return ErrorMetrics.from_sums(sums, self.a_bits, self.b_bits, self.signed, self.output_bits)
 
     def to_numeric_order(self) -> np.ndarray:
         """The table with rows/columns in operand value order (a copy)."""

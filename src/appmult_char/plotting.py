@@ -3,6 +3,7 @@ the optional ``plot`` extra). Everything is drawn in operand numeric order."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,29 @@ from ._errors import AppMultError
 from .gradients import GradientTables, numeric_values, smoothed, ste
 from .lut import to_numeric_order
 
-__all__ = ["plot_gradients"]
+__all__ = ["plot_gradients", "prepare_plots"]
+
+
+def prepare_plots(folder) -> Path:
+    """Check that plots can be drawn (matplotlib present) and the folder exists or can be
+    created, before any work is written; the folder."""
+    _pyplot()
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AppMultError(f"cannot create the plot folder: {exc.strerror}", str(folder)) from None
+    if not os.access(folder, os.W_OK):
+        raise AppMultError("cannot write into the plot folder", str(folder))
+    return folder
+
+
+def _save(fig, path: Path) -> None:
+    """Save a figure atomically (a temporary file renamed over `path`)."""
+    from .io._files import atomic_output
+
+    with atomic_output(path) as fh:
+        fig.savefig(fh, dpi=90, format="png")
 
 
 def _pyplot():
@@ -31,8 +54,7 @@ def plot_gradients(tables: GradientTables, folder, stem: str) -> list[Path]:
     column whose error varies most); return their paths."""
     plt = _pyplot()
     lut = tables.lut
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = prepare_plots(folder)
     a_vals, b_vals = numeric_values(lut.a_bits, lut.signed), numeric_values(lut.b_bits, lut.signed)
     extent = (b_vals[0] - 0.5, b_vals[-1] + 0.5, a_vals[-1] + 0.5, a_vals[0] - 0.5)
 
@@ -64,7 +86,7 @@ def plot_gradients(tables: GradientTables, folder, stem: str) -> list[Path]:
             axes.ravel()[k].images[0].set_clim(lo, hi)
     fig.suptitle(f"{lut.name or stem}: {lut.a_bits}x{lut.b_bits} {'signed' if lut.signed else 'unsigned'}")
     heatmaps = folder / f"{stem}_heatmaps.png"
-    fig.savefig(heatmaps, dpi=90)
+    _save(fig, heatmaps)
     plt.close(fig)
 
     f = numeric(lut.table).astype(np.float64)
@@ -90,7 +112,7 @@ def plot_gradients(tables: GradientTables, folder, stem: str) -> list[Path]:
         more = twin.get_legend_handles_labels()
         ax.legend(lines[0] + more[0], lines[1] + more[1], loc="upper left", fontsize=8)
     profile = folder / f"{stem}_profile.png"
-    fig.savefig(profile, dpi=90)
+    _save(fig, profile)
     plt.close(fig)
     return [heatmaps, profile]
 

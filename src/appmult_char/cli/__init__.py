@@ -1,28 +1,44 @@
 """The ``appmult-char`` command line.
 
 Errors in the user's input print as one ``error: file:line: problem`` line with exit
-status 1 (no traceback); warnings as ``warning: …`` lines. Library modules are imported
-inside the commands so that ``--help`` and small jobs start fast. One module per command
-group: `circuits` (simulate, metrics, info, generate), `analyses` (gradient, htp),
-`layers` (verify); `_common` holds what they share.
+status 1 (no traceback); warnings as ``warning: …`` lines; Ctrl-C as one line with exit
+status 130, also while the program starts, and never leaves a partial output file.
+Library modules are imported inside the commands so that ``--help`` and small jobs
+start fast. The group is `app.main`; one module per command group: `circuits`
+(simulate, metrics, info, generate), `analyses` (gradient, htp), `layers` (verify);
+`_common` and `_progress` hold what they share.
 """
 
 from __future__ import annotations
 
-import click
+import sys
 
-from .analyses import gradient, htp
-from .circuits import generate, info, metrics, simulate
-from .layers import verify
+__all__ = ["main", "run"]
 
-__all__ = ["main"]
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="appmult-char")
-def main() -> None:
-    """Characterize approximate multipliers from their gate-level netlists."""
+#: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
+INTERRUPTED = 130
 
 
-for _command in (simulate, metrics, info, generate, gradient, htp, verify):
-    main.add_command(_command)
+def interrupted() -> None:
+    """Report Ctrl-C in one line and exit with status 130."""
+    sys.stderr.write("\ninterrupted\n")
+    sys.exit(INTERRUPTED)
+
+
+def run() -> None:
+    """The console entry point: the command group, with Ctrl-C during start-up reported
+    like Ctrl-C during a command."""
+    try:
+        from .app import main
+
+        main(prog_name="appmult-char")
+    except KeyboardInterrupt:
+        interrupted()
+
+
+def __getattr__(name: str):
+    if name == "main":
+        from .app import main
+
+        return main
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

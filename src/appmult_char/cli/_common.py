@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import sys
@@ -13,7 +12,7 @@ from typing import Any
 
 import click
 
-__all__ = ["mapping_options", "user_errors", "circuit_simulator", "is_folder", "progress", "load_lut_input"]
+__all__ = ["mapping_options", "user_errors", "circuit_simulator", "is_folder", "load_lut_input"]
 
 
 def mapping_options(f: Callable) -> Callable:
@@ -35,8 +34,9 @@ def mapping_options(f: Callable) -> Callable:
 
 
 def user_errors(f: Callable) -> Callable:
-    """Turn `AppMultError` into one line on stderr and exit status 1; show our warnings
-    (`AppMultWarning`) as lines too, and silence third-party advisories (e.g. Numba's)."""
+    """Turn `AppMultError` into one line on stderr and exit status 1, and Ctrl-C into one
+    line and status 130; show our warnings (`AppMultWarning`) as lines too, and silence
+    third-party advisories (e.g. Numba's)."""
 
     @functools.wraps(f)
     def wrapper(*args, **kwargs):
@@ -50,6 +50,10 @@ def user_errors(f: Callable) -> Callable:
             except AppMultError as exc:
                 click.echo(f"error: {exc}", err=True)
                 sys.exit(1)
+            except KeyboardInterrupt:
+                from . import interrupted
+
+                interrupted()
             finally:
                 for w in caught:
                     click.echo(f"warning: {w.message}", err=True)
@@ -58,34 +62,50 @@ def user_errors(f: Callable) -> Callable:
 
 
 def circuit_simulator(path: str, *, backend: str = "auto", signed: bool = False, tie_undriven: bool = False,
-                      **mapping: Any) -> Any:
-    """The `Simulator` of a BLIF circuit with the command's reading and operand-mapping options."""
-    from ..sim import simulator
+                      status: Callable[[str], None] | None = None, **mapping: Any) -> Any:
+    """The `Simulator` of a BLIF circuit with the command's reading and operand-mapping
+    options; `status`, if given, hears which step runs (parsing, compiling n/N nodes)."""
+    from ..operands import OperandMap
+    from ..sim import Simulator, load_circuit
 
-    return simulator(path, signed=signed, backend=backend, tie_undriven=tie_undriven, **mapping)
+    say = status or (lambda note: None)
+    say(f"{path}: parsing")
+    netlist = load_circuit(path, tie_undriven=tie_undriven)
+    total, done = len(netlist.nodes), 0
+
+    def compiled(n: int) -> None:
+        nonlocal done
+        done += n
+        say(f"{path}: compiling, {done}/{total} nodes")
+
+    return Simulator(netlist, OperandMap.infer(netlist, **mapping), signed, backend, progress=compiled)
 
 
-def is_folder(output: str) -> bool:
-    """An existing folder, or a name ending in a slash (created on demand)."""
+def is_folder(output: str, create: bool = True) -> bool:
+    """An existing folder, or a name ending in a slash (created on demand, unless `create` is off)."""
     if output.endswith(("/", os.sep)):
-        Path(output).mkdir(parents=True, exist_ok=True)
+        if create:
+            from .._errors import AppMultError
+
+            try:
+                Path(output).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise AppMultError(f"cannot create the folder: {exc.strerror}", output) from None
         return True
     return Path(output).is_dir()
 
 
-def progress(items: list, label: str) -> Any:
-    """A progress bar on stderr when there is more than one item to go through."""
-    if len(items) <= 1:
-        return contextlib.nullcontext(items)
-    return click.progressbar(items, label=label, file=sys.stderr, show_pos=True)
-
-
-def load_lut_input(path: str, *, simulator: bool = False, signed: bool = False, **mapping: Any) -> Any:
+def load_lut_input(path: str, *, simulator: bool = False, signed: bool = False,
+                   status: Callable[[str], None] | None = None, **mapping: Any) -> Any:
     """A `ProductLUT` from a BLIF circuit (simulated), an `.npz` LUT or an AppMult text LUT;
     with `simulator`, a BLIF circuit comes back as its `Simulator` instead (no LUT built)."""
     from ..io import load_lut
 
     if os.fspath(path).endswith(".blif"):
-        sim = circuit_simulator(path, signed=signed, **mapping)
+        sim = circuit_simulator(path, signed=signed, status=status, **mapping)
+        if status is not None and not simulator:
+            status(f"{path}: simulating")
         return sim if simulator else sim.lut()
+    if status is not None:
+        status(f"{path}: reading")
     return load_lut(path, signed=signed)

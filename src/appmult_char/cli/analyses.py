@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from ._common import is_folder, load_lut_input, mapping_options, user_errors
+from ._progress import Progress
 
 __all__ = ["gradient", "htp"]
 
@@ -18,10 +19,10 @@ __all__ = ["gradient", "htp"]
 def _half_windows(text: str) -> list[int]:
     from .._errors import AppMultError
 
-    try:
-        return [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise AppMultError(f"--half-window takes integers separated by commas, got '{text}'") from None
+    values = [v.strip() for v in text.split(",")]
+    if not all(v.lstrip("-").isdigit() for v in values):
+        raise AppMultError(f"--half-window takes integers separated by commas, got '{text}'")
+    return [int(v) for v in values]
 
 
 def _stem(path: str) -> str:
@@ -60,32 +61,38 @@ def gradient(input_path: str, output: str, method: str, half_window: str | None,
     with the lowest one.
 
     \b
-    appmult-char gradient circuits/mul8x8u_trunc6.blif -o g.txt --half-window 8
-    appmult-char gradient lut.npz -o grads/ --half-window 2,4,8,16,32 --plot plots/
+    Examples:
+      appmult-char gradient circuits/mul8x8u_trunc6.blif -o g.txt --half-window 8
+      appmult-char gradient lut.npz -o grads/ --half-window 2,4,8,16,32 --plot plots/
     """
     from .._errors import AppMultError
     from ..gradients import half_windows, sweep
     from ..io import lut_format, save_gradients
 
-    lut = load_lut_input(input_path, **mapping)
     windows = half_windows(method, _half_windows(half_window) if half_window is not None else None)
-    folder = is_folder(output)
+    folder = is_folder(output, create=False)
     if len(windows) > 1 and not folder and "{W}" not in output:
         raise AppMultError("several half windows need -o to be a folder (existing, or ending in /) "
                            "or a name containing {W}", output)
-    targets = []
-    entries = sweep(lut, method, windows, stem=_stem(input_path), boundary=boundary, variant=variant)
-    for entry in entries:
-        target = Path(output) / f"{entry.name}.{fmt}" if folder else Path(output.replace("{W}", str(entry.half_window)))
-        lut_format(target)
-        targets.append(target)
-    for entry, target in zip(entries, targets):
-        save_gradients(entry.tables, target, os.fspath(input_path))
-        if plot_dir is not None:
-            from ..plotting import plot_gradients
+    if not folder:
+        lut_format(output)
+    if plot_dir is not None:  # matplotlib and the folder are checked before any work is written
+        from ..plotting import plot_gradients, prepare_plots
 
-            for png in plot_gradients(entry.tables.expand(), plot_dir, entry.name):
-                click.echo(f"plot: {png}")
+        prepare_plots(plot_dir)
+    with Progress("gradients", len(windows), unit="half windows") as bar:
+        lut = load_lut_input(input_path, status=bar.step, **mapping)
+        entries = sweep(lut, method, windows, stem=_stem(input_path), boundary=boundary, variant=variant)
+        is_folder(output)
+        targets = [Path(output) / f"{entry.name}.{fmt}" if folder else Path(output.replace("{W}", str(entry.half_window)))
+                   for entry in entries]
+        for entry, target in zip(entries, targets):
+            bar.step(f"writing {target}")
+            save_gradients(entry.tables, target, os.fspath(input_path))
+            if plot_dir is not None:
+                for png in plot_gradients(entry.tables.expand(), plot_dir, entry.name):
+                    click.echo(f"plot: {png}")
+            bar.update(1)
     click.echo(f"{'W':>4}  {'prediction error':>16}  file")
     for entry, target in zip(entries, targets):
         click.echo(f"{entry.half_window:>4}  {entry.score:16.4f}  {target}")
@@ -113,8 +120,9 @@ def htp(input_path: str, output: str | None, emit: str | None, tie: bool, max_pa
     --max-pairs budget are fitted on a seeded random sample of pairs.
 
     \b
-    appmult-char htp circuits/mul8x8u_trunc6.blif
-    appmult-char htp circuits/mul8x8u_trunc6.blif -o htp.json --emit htp.py
+    Examples:
+      appmult-char htp circuits/mul8x8u_trunc6.blif
+      appmult-char htp circuits/mul8x8u_trunc6.blif -o htp.json --emit htp.py
     """
     from ..io.appmult_text import write_text
     from ..surrogates import fidelity_report

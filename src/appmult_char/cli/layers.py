@@ -32,8 +32,9 @@ _POSITIVE = click.IntRange(min=1)
 @click.option("--dilation", type=_POSITIVE, default=1, show_default=True)
 @click.option("--groups", type=_POSITIVE, default=1, show_default=True)
 @click.option("--per-channel", is_flag=True, help="Per-output-channel weight quantization.")
-@click.option("--half-window", type=_POSITIVE, default=4, show_default=True,
-              help="Half window of the gradient tables compared with STE.")
+@click.option("--half-window", type=int, default=None,
+              help="Half window of the gradient tables compared with STE [default: 4, or STE only for operands "
+                   "too narrow for it].")
 @click.option("--data", "data_path", type=click.Path(), help=".npz with float arrays x and w to use instead of random ones.")
 @click.option("--backend", type=click.Choice(["cpu", "cuda"]), default=None, help="GEMM back end [default: cpu].")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None, hidden=True,
@@ -42,7 +43,7 @@ _POSITIVE = click.IntRange(min=1)
 @click.option("--json", "as_json", is_flag=True)
 @mapping_options
 @user_errors
-def verify(circuit: str, half_window: int, data_path: str | None, backend: str | None, device: str | None, seed: int,
+def verify(circuit: str, half_window: int | None, data_path: str | None, backend: str | None, device: str | None, seed: int,
            as_json: bool, signed: bool, a_bits: int | None, b_bits: int | None, a_bus: str | None, b_bus: str | None,
            msb_first: bool, tie_undriven: bool, **layer: Any) -> None:
     """Run one quantized layer through the LUT GEMM, the exact GEMM and the circuit itself.
@@ -50,18 +51,22 @@ def verify(circuit: str, half_window: int, data_path: str | None, backend: str |
     Exit status 3 when the LUT GEMM and the circuit disagree on any output.
 
     \b
-    appmult-char verify circuits/mul8x8u_trunc6.blif --layer linear
-    appmult-char verify circuits/mul8x8s_exact.blif --signed --layer conv2d --groups 2 --per-channel
+    Examples:
+      appmult-char verify circuits/mul8x8u_trunc6.blif --layer linear
+      appmult-char verify circuits/mul8x8s_exact.blif --signed --layer conv2d --groups 2 --per-channel
     """
     from .._errors import AppMultError
     from ..gemm.layers import LayerSpec
     from ..gemm.verify import verify_layer
+    from ..gradients.methods import check_half_window
 
     if device is not None:
         click.echo("warning: --device is deprecated; use --backend", err=True)
         if backend is not None and backend != device:
             raise AppMultError(f"--device {device} and --backend {backend} disagree")
     backend = backend or device or "cpu"
+    if half_window is not None:
+        check_half_window(half_window, 16)  # the size check follows once the operand widths are known
     sim = circuit_simulator(circuit, signed=signed, a_bits=a_bits, b_bits=b_bits, a_bus=a_bus, b_bus=b_bus,
                             msb_first=msb_first, tie_undriven=tie_undriven)
     data = None

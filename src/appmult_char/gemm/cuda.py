@@ -27,11 +27,15 @@ def _cuda():
     """`numba.cuda`, with a one-line error when no GPU can be used."""
     try:
         from numba import cuda
-
-        if not cuda.is_available():
-            raise AppMultError("no CUDA device was found (use backend 'cpu')")
     except ImportError:
         raise AppMultError("the CUDA back end needs numba-cuda: pip install 'appmult-char[cuda]'") from None
+    try:
+        available = cuda.is_available()
+        reason = ""
+    except Exception as exc:  # a driver that fails to initialise (CudaSupportError and the like)
+        available, reason = False, f": {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
+    if not available:
+        raise AppMultError(f"no CUDA device was found{reason} (use backend 'cpu')")
     return cuda
 
 

@@ -78,10 +78,12 @@ def _synchronize(backend: str):
 
 
 def verify_layer(sim: Simulator, spec: LayerSpec | None = None, *, backend: str = "cpu", seed: int = 0,
-                 half_window: int = 4, data: dict | None = None, device: str | None = None, **shape) -> dict:
+                 half_window: int | None = None, data: dict | None = None, device: str | None = None, **shape) -> dict:
     """Run one layer three ways and report (see the module docstring). `spec` gives the
     layer (default `LayerSpec()`; keyword arguments of `LayerSpec` are accepted instead);
-    `data` may give the float inputs ``x`` and weights ``w``, otherwise drawn with `seed`."""
+    `data` may give the float inputs ``x`` and weights ``w``, otherwise drawn with `seed`.
+    `half_window` (default 4, or STE only when the operands are too narrow for it) sets the
+    window gradient compared with STE; an explicit one that does not fit is an error."""
     if device is not None:
         warnings.warn("verify_layer(device=...) is deprecated; use backend=", DeprecationWarning, stacklevel=2)
         backend = device
@@ -98,10 +100,12 @@ def verify_layer(sim: Simulator, spec: LayerSpec | None = None, *, backend: str 
     if not lut.signed:
         x = np.abs(x)  # an unsigned multiplier sees non-negative activations (after ReLU)
     try:
-        check_half_window(half_window, min(lut.a_bits, lut.b_bits))
-        tables = window(lut, half_window)
+        check_half_window(4 if half_window is None else half_window, min(lut.a_bits, lut.b_bits))
+        tables = window(lut, 4 if half_window is None else half_window)
     except AppMultError:
-        tables = None  # operands too narrow for a window: report STE only
+        if half_window is not None:
+            raise
+        tables = None  # operands too narrow for the default window: report STE only
     gemm = LutGemm(lut, tables, backend=backend)  # host arrays in, host arrays out, on either back end
     if spec.layer == "linear":
         y, d = quant_linear(x, w, gemm, per_channel=spec.per_channel)

@@ -11,6 +11,7 @@ import os
 from .._errors import AppMultError
 from ..gradients.tables import Gradient1D, GradientTables
 from ..lut import ProductLUT
+from ..metrics import ErrorMetrics
 from .appmult_text import read_gradient_text, read_lut_text, write_gradient_text, write_lut_text
 from .npz import load_gradients_npz, load_npz, save_gradients_npz, save_npz
 
@@ -27,13 +28,14 @@ def lut_format(path) -> str:
     raise AppMultError("unknown LUT format: use a .npz, .txt or .txt.gz file name", name)
 
 
-def save_lut(lut: ProductLUT, path, tied=()) -> None:
+def save_lut(lut: ProductLUT, path, tied=(), metrics: ErrorMetrics | None = None) -> None:
     """Save `lut` as `.npz` or AppMult text, by suffix (`tied`: nets the reader tied to 0,
-    listed in the text header as the reference simulator does)."""
+    listed in the text header as the reference simulator does; `metrics`: the LUT's
+    metrics when already computed, for the text header)."""
     if lut_format(path) == "npz":
         save_npz(lut, path)
     else:
-        write_lut_text(lut, path, tied)
+        write_lut_text(lut, path, tied, metrics)
 
 
 def load_lut(path, signed: bool = False) -> ProductLUT:

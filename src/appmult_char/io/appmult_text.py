@@ -8,6 +8,8 @@ value as a signed number.
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import os
 import re
 
@@ -19,24 +21,92 @@ from ..lut import ProductLUT, lut_dtype
 from ..metrics import ErrorMetrics
 from ._files import atomic_output, read_text
 
-__all__ = ["LUT_TITLE", "GRAD_A_TITLE", "GRAD_B_TITLE", "format_table", "lut_text_header", "write_lut_text",
+__all__ = ["LUT_TITLE", "GRAD_A_TITLE", "GRAD_B_TITLE", "write_table", "text_output", "lut_text_header", "write_lut_text",
            "read_sections", "read_lut_text", "write_text", "gradient_text_header", "write_gradient_text",
            "read_gradient_text"]
 
 LUT_TITLE = "LUT for approximate multiplier:"
 
 
-def format_table(table: np.ndarray) -> str:
-    """The ``a b value`` lines of a 2-D table, newline-terminated."""
-    rows, cols = table.shape
-    b = [str(j) for j in range(cols)]
-    values = table.ravel().tolist()
-    lines = []
-    for i in range(rows):
-        prefix = f"{i} "
-        row = values[i * cols:(i + 1) * cols]
-        lines.extend(f"{prefix}{bj} {v}" for bj, v in zip(b, row))
-    return "\n".join(lines) + "\n"
+_LINES_PER_CHUNK = 1 << 18  # bounded memory: about 30 bytes per line at a time
+#: ASCII digits of 0..9999, four per number with leading zeros.
+_FOUR_DIGITS = np.array([list(f"{i:04d}".encode()) for i in range(10_000)], dtype=np.uint8)
+
+
+def _digits(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Right-aligned ASCII decimal digits of integers (a leading ``-`` for negatives) as a
+    byte matrix, and the mask of its used cells."""
+    mag = np.abs(x.astype(np.int64))
+    groups = max(1, -(-len(str(int(mag.max(initial=0)))) // 4))
+    parts = []
+    rest = mag
+    for _ in range(groups):  # four digits per table look-up, least significant group last
+        rest, group = np.divmod(rest, 10_000)
+        parts.append(_FOUR_DIGITS[group])
+    width = 4 * groups + 1
+    cells = np.empty((len(x), width), dtype=np.uint8)
+    cells[:, 1:] = np.concatenate(parts[::-1], axis=1)
+    powers = np.int64(10) ** np.arange(1, width - 1, dtype=np.int64)
+    length = 1 + np.searchsorted(powers, mag, side="right")
+    negative = x < 0
+    rows = np.flatnonzero(negative)
+    cells[rows, width - 1 - length[rows]] = ord("-")
+    used = np.arange(width)[None, :] >= (width - length - negative)[:, None]
+    return cells, used
+
+
+def _table_lines(table: np.ndarray, first_row: int, last_row: int) -> bytes:
+    """The ``a b value`` lines of rows ``[first_row, last_row)`` of a 2-D table."""
+    rows, cols = last_row - first_row, table.shape[1]
+    a_cells, a_used = _digits(np.arange(first_row, last_row))
+    b_cells, b_used = _digits(np.arange(cols))
+    v_cells, v_used = _digits(table[first_row:last_row].reshape(-1))
+    n = rows * cols
+    sep = np.full((n, 1), ord(" "), np.uint8)
+    cells = np.concatenate([np.repeat(a_cells, cols, axis=0), sep, np.tile(b_cells, (rows, 1)), sep, v_cells,
+                            np.full((n, 1), ord("\n"), np.uint8)], axis=1)
+    ones = np.ones((n, 1), bool)
+    used = np.concatenate([np.repeat(a_used, cols, axis=0), ones, np.tile(b_used, (rows, 1)), ones, v_used, ones],
+                          axis=1)
+    return cells[used].tobytes()
+
+
+#: Tables of at least this many entries are formatted by the compiled kernel
+#: (`text_kernel`), smaller ones with NumPy, which needs no compilation.
+COMPILED_TEXT_MIN = 1 << 18
+
+
+def write_table(fh, table: np.ndarray) -> None:
+    """Write the ``a b value`` lines of a 2-D table to a binary file, in bounded chunks."""
+    step = max(1, _LINES_PER_CHUNK // max(1, table.shape[1]))
+    if table.size < COMPILED_TEXT_MIN:
+        for row in range(0, table.shape[0], step):
+            fh.write(_table_lines(table, row, min(table.shape[0], row + step)))
+        return
+    from .text_kernel import format_rows, line_bytes
+
+    buf = np.empty(step * table.shape[1] * line_bytes(table), dtype=np.uint8)
+    for row in range(0, table.shape[0], step):
+        fh.write(buf[:format_rows(table, row, min(table.shape[0], row + step), buf)].data)
+
+
+@contextlib.contextmanager
+def text_output(path):
+    """A binary file to write text to, atomically; gzip-compressed when `path` ends in ``.gz``."""
+    with atomic_output(path) as fh:
+        if os.fspath(path).endswith(".gz"):
+            with gzip.GzipFile(filename="", mode="wb", fileobj=fh, mtime=0, compresslevel=6) as gz:
+                yield gz
+        else:
+            yield fh
+
+
+def _write_sections(path, header: str, sections: list[tuple[str, np.ndarray]]) -> None:
+    with text_output(path) as fh:
+        fh.write(header.encode())
+        for title, table in sections:
+            fh.write(title.encode() + b"\n")
+            write_table(fh, table)
 
 
 def lut_text_header(metrics: ErrorMetrics, tied: list[str] = (), network: str = "") -> str:
@@ -56,19 +126,15 @@ def lut_text_header(metrics: ErrorMetrics, tied: list[str] = (), network: str = 
 
 def write_text(path, text: str) -> None:
     """Write text atomically; gzip-compressed when `path` ends in ``.gz``."""
-    data = text.encode()
-    if os.fspath(path).endswith(".gz"):
-        import gzip
-
-        data = gzip.compress(data, mtime=0)
-    with atomic_output(path) as fh:
-        fh.write(data)
+    with text_output(path) as fh:
+        fh.write(text.encode())
 
 
-def write_lut_text(lut: ProductLUT, path, tied: list[str] = ()) -> None:
-    """Write `lut` in the ``*_lutfp.txt`` format (header, then the LUT section)."""
-    header = lut_text_header(lut.metrics(), tied, lut.name)
-    write_text(path, header + LUT_TITLE + "\n" + format_table(lut.table))
+def write_lut_text(lut: ProductLUT, path, tied: list[str] = (), metrics: ErrorMetrics | None = None) -> None:
+    """Write `lut` in the ``*_lutfp.txt`` format (header, then the LUT section), streamed;
+    `metrics`, when already known, saves computing them again."""
+    header = lut_text_header(metrics or lut.metrics(), tied, lut.name)
+    _write_sections(path, header, [(LUT_TITLE, lut.table)])
 
 
 def read_sections(path) -> tuple[list[str], dict[str, np.ndarray]]:
@@ -185,9 +251,8 @@ def gradient_text_header(tables: GradientTables, source: str = "") -> str:
 def write_gradient_text(tables: GradientTables, path, source: str = "") -> None:
     """Write the ``*_lutfp+bp_avg_W_W.txt`` format: header, LUT, then both int16 gradient tables."""
     grad_a, grad_b = tables.quantized()
-    text = (gradient_text_header(tables, source) + LUT_TITLE + "\n" + format_table(tables.lut.table)
-            + GRAD_A_TITLE + "\n" + format_table(grad_a) + GRAD_B_TITLE + "\n" + format_table(grad_b))
-    write_text(path, text)
+    _write_sections(path, gradient_text_header(tables, source),
+                    [(LUT_TITLE, tables.lut.table), (GRAD_A_TITLE, grad_a), (GRAD_B_TITLE, grad_b)])
 
 
 _HALF_WINDOW = re.compile(r"half_ws_a=(\d+)")

@@ -1,4 +1,7 @@
-"""Lossless `.npz` storage of a `ProductLUT` (the table under the key ``lut``)."""
+"""Lossless `.npz` storage of a `ProductLUT` (the table under the key ``lut``).
+
+Archives are written uncompressed: product and gradient tables are nearly incompressible
+(deflate shrinks a 12x12 LUT from 64 to 51 MB in 2.2 s; storing it takes 0.04 s)."""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ __all__ = ["save_npz", "load_npz", "save_gradients_npz", "load_gradients_npz"]
 def save_npz(lut: ProductLUT, path) -> None:
     """Write `lut` with its widths, signedness, name, source and content hash."""
     with atomic_output(path) as fh:
-        np.savez_compressed(
+        np.savez(
             fh, lut=lut.table, n=lut.a_bits, m=lut.b_bits, signed=lut.signed, output_bits=lut.output_bits,
             name=lut.name, source=lut.source or "", hash=lut.hash,
         )
@@ -68,7 +71,7 @@ def save_gradients_npz(tables: GradientTables | Gradient1D, path) -> None:
         arrays = dict(method=tables.method, boundary=tables.boundary or "", grad_a=tables.grad_a,
                       grad_b=tables.grad_b, grad_a_q=grad_a_q, grad_b_q=grad_b_q)
     with atomic_output(path) as fh:
-        np.savez_compressed(fh, **common, **arrays)
+        np.savez(fh, **common, **arrays)
 
 
 def load_gradients_npz(path) -> GradientTables | Gradient1D:

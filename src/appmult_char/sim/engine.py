@@ -42,14 +42,15 @@ class Simulator:
     """A netlist compiled with its operand map; see the module docstring for back ends."""
 
     def __init__(self, netlist: Netlist, operands: OperandMap | None = None, signed: bool = False,
-                 backend: str = "auto"):
+                 backend: str = "auto", progress: Callable[[int], None] | None = None):
+        """`progress`, if given, is called with the number of nodes compiled since its last call."""
         if backend not in backend_names():
             raise AppMultError(f"unknown backend {backend!r} ({', '.join(backend_names())})")
         self.netlist = netlist
         self.operands = operands or OperandMap.infer(netlist)
         self.signed = signed
         self.backend = backend
-        self.program: Program = compile_netlist(netlist)
+        self.program: Program = compile_netlist(netlist, progress)
         self.layout = Layout.of(netlist, self.program, self.operands, signed)
         self.a_bits, self.b_bits = self.layout.a_bits, self.layout.b_bits
         hint = None if signed else signed_hint(netlist)

@@ -12,16 +12,13 @@ import numpy as np
 from numba import njit, prange, uint64
 
 from ..metrics import ErrorSums
+from ..metrics_kernels import accumulate, new_blocks, sums_from_blocks
 from .backend import Layout
 from .program import LANE_MASKS
 
 __all__ = ["NumbaBackend", "lut_exhaustive", "lut_pairs", "metrics_exhaustive"]
 
 ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
-#: Integer accumulators of `metrics_exhaustive`, per block, by index.
-ERRORS, ABS_HI, ABS_LO, SQ_HI, SQ_LO, POS_HI, POS_LO, NEG_HI, NEG_LO, MAX_ABS, NONZERO = range(11)
-N_ACC = 11
-_BLOCKS = 64  # streamed metrics: a fixed partition, so float sums do not depend on the thread count
 
 
 @njit(cache=True, nogil=True)
@@ -123,25 +120,6 @@ def lut_pairs(ops, masks, nslots, a_slots, b_slots, out_slots, signed, a, b, cw,
         _store(R, out_slots, signed, w0, n, npat, vals, out)
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _add128(acc, hi, lo, v):
-    old = acc[lo]
-    acc[lo] = old + v
-    if acc[lo] < old:
-        acc[hi] += uint64(1)
-
-
-@njit(cache=True, nogil=True)
-def _add_square(acc, x):
-    """acc[SQ] += x*x exactly in 128 bits, for x < 2**63."""
-    xl = x & uint64(0xFFFFFFFF)
-    xh = x >> uint64(32)
-    _add128(acc, SQ_HI, SQ_LO, xl * xl)
-    t = uint64(2) * xh * xl
-    acc[SQ_HI] += (t >> uint64(32)) + xh * xh
-    _add128(acc, SQ_HI, SQ_LO, t << uint64(32))
-
-
 @njit(cache=True, parallel=True)
 def metrics_exhaustive(ops, masks, nslots, in_slots, in_bits, out_slots, signed, n_a, n_b,
                        w_begin, w_end, cw, acc, facc, hist):
@@ -177,34 +155,7 @@ def metrics_exhaustive(ops, masks, nslots, in_slots, in_bits, out_slots, signed,
                     if signed:
                         av -= ((av >> (n_a - 1)) & 1) << n_a
                         bv -= ((bv >> (n_b - 1)) & 1) << n_b
-                    exact = av * bv
-                    e = vals[lane] - exact
-                    if exact != 0:
-                        a_acc[NONZERO] += uint64(1)
-                    if e == 0:
-                        h[hmid] += 1
-                        continue
-                    ae = uint64(e if e > 0 else -e)
-                    a_acc[ERRORS] += uint64(1)
-                    _add128(a_acc, ABS_HI, ABS_LO, ae)
-                    _add_square(a_acc, ae)
-                    if e > 0:
-                        _add128(a_acc, POS_HI, POS_LO, ae)
-                    else:
-                        _add128(a_acc, NEG_HI, NEG_LO, ae)
-                    if ae > a_acc[MAX_ABS]:
-                        a_acc[MAX_ABS] = ae
-                    if exact != 0:
-                        rel = np.float64(ae) / abs(np.float64(exact))
-                        f_acc[0] += rel
-                        if rel > f_acc[1]:
-                            f_acc[1] = rel
-                    bits = 0
-                    t = ae
-                    while t:
-                        bits += 1
-                        t >>= uint64(1)
-                    h[hmid + bits if e > 0 else hmid - bits] += 1
+                    accumulate(a_acc, f_acc, h, hmid, vals[lane], av * bv)
 
 
 class NumbaBackend:
@@ -225,21 +176,8 @@ class NumbaBackend:
 
     def stream_metrics(self, layout: Layout, w_begin: int, w_end: int, bins: int) -> ErrorSums:
         p = layout.program
-        acc = np.zeros((_BLOCKS, N_ACC), dtype=np.uint64)
-        facc = np.zeros((_BLOCKS, 2), dtype=np.float64)
-        hist = np.zeros((_BLOCKS, bins), dtype=np.int64)
+        acc, facc, hist = new_blocks(bins)
         metrics_exhaustive(p.ops, p.masks, p.nslots, p.input_slots, layout.in_bits, layout.out_slots, layout.signed,
                            layout.a_bits, layout.b_bits, w_begin, w_end, min(layout.chunk_words, w_end - w_begin),
                            acc, facc, hist)
-        rows = [[int(v) for v in row] for row in acc]
-
-        def total(hi: int, lo: int) -> int:
-            return sum((r[hi] << 64) + r[lo] for r in rows)
-
-        return ErrorSums(
-            pairs=min(64 * w_end, layout.patterns) - 64 * w_begin, error_count=sum(r[ERRORS] for r in rows),
-            sum_abs=total(ABS_HI, ABS_LO), sum_sq=total(SQ_HI, SQ_LO),
-            sum_err=total(POS_HI, POS_LO) - total(NEG_HI, NEG_LO), max_abs=max(r[MAX_ABS] for r in rows),
-            nonzero_exact=sum(r[NONZERO] for r in rows), sum_rel=float(facc[:, 0].sum()),
-            max_rel=float(facc[:, 1].max()), histogram=tuple(int(c) for c in hist.sum(axis=0)),
-        )
+        return sums_from_blocks(min(64 * w_end, layout.patterns) - 64 * w_begin, acc, facc, hist)

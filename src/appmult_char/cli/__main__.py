@@ -1,0 +1,5 @@
+"""``python -m appmult_char.cli``: the same as the ``appmult-char`` command."""
+
+from . import run
+
+run()
