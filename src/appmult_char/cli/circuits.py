@@ -33,7 +33,7 @@ def simulate(files: tuple[str, ...], output: str | None, fmt: str | None, backen
     \b
     Examples:
       appmult-char simulate circuits/mul8x8u_trunc6.blif -o lut.npz
-      appmult-char simulate circuits/mul8*.blif -o luts/ --format txt
+      appmult-char simulate circuits/mul8*.blif -o out/luts/ --format txt
     """
     from .._errors import AppMultError
     from ..io import lut_format, save_lut

@@ -158,21 +158,34 @@ def read_sections(path) -> tuple[list[str], dict[str, np.ndarray]]:
     return header, sections
 
 
+_INTEGER = re.compile(r"-?[0-9]{1,18}")  # fits int64 with room: wider values are refused, not wrapped
+
+
+def _bad_line(lines: list[str], where: str, first_line: int) -> AppMultError:
+    for k, line in enumerate(lines):
+        parts = line.split()
+        if len(parts) != 3 or not all(_INTEGER.fullmatch(p) for p in parts):
+            return AppMultError(f"expected 'a b value' (three integers of at most 18 digits), got '{line.strip()}'",
+                                where, first_line + k)
+    return AppMultError("unreadable table", where, first_line)
+
+
 def _parse_table(lines: list[str], where: str, first_line: int, title: str) -> np.ndarray:
+    tokens = " ".join(lines).split()
+    if any(len(t) > 19 for t in tokens):
+        raise _bad_line(lines, where, first_line)
     try:
-        values = np.array(" ".join(lines).split(), dtype=np.int64)
-    except ValueError:
-        for k, line in enumerate(lines):
-            parts = line.split()
-            if len(parts) != 3 or not all(p.lstrip("-").isdigit() for p in parts):
-                raise AppMultError(f"expected 'a b value', got '{line}'", where, first_line + k) from None
-        raise
+        values = np.array(tokens, dtype=np.int64)
+    except (ValueError, OverflowError):
+        raise _bad_line(lines, where, first_line) from None
     if values.size % 3 or values.size == 0:
         raise AppMultError(f"section '{title}' is truncated", where, first_line + len(lines))
     triples = values.reshape(-1, 3)
     count = len(triples)
     rows = int(triples[:, 0].max()) + 1
-    cols = count // rows if rows else 0
+    if not 0 < rows <= count or triples[:, :2].min() < 0:
+        raise AppMultError(f"section '{title}' has operand indices outside 0..{count - 1}", where, first_line)
+    cols = count // rows
     a_bits, b_bits = rows.bit_length() - 1, cols.bit_length() - 1
     expected_a = np.repeat(np.arange(rows), cols)
     expected_b = np.tile(np.arange(cols), rows)
