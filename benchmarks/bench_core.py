@@ -1,9 +1,12 @@
 """Core engine benchmark: Numba kernels against a plain-NumPy bit-parallel baseline.
 
 Run: ``python benchmarks/bench_core.py [--skip-16]``. Prints one row per measurement with
-the NumPy baseline measured in the same run and the ratio between them. Targets (see
-docs/performance.md): 8-bit LUT <= 5 ms in-process, 12x12 LUT <= 1 s and <= 300 MB,
-16x16 streamed metrics <= 5 min on 2 cores, CLI for one 8-bit circuit near 0.15 s.
+the NumPy baseline measured in the same run and the ratio between them, then whole
+``appmult-char`` processes (median wall time, peak RSS) beside the import floor and the
+library call. Targets (see docs/performance.md): 8-bit LUT <= 5 ms in-process, 12x12
+LUT <= 1 s and <= 300 MB, 16x16 streamed metrics <= 5 min on 2 cores; whole commands:
+12x12 to .npz <= 1 s and <= 300 MB, to text <= 3 s and <= 300 MB, one 8-bit circuit
+within 50 ms of ``python -c "import numpy, click"``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import time
 
 import numpy as np
 
-from _common import REFDATA, best_of
+from _common import REFDATA, ROOT, best_of
 
 from appmult_char import Simulator, read_blif
 from appmult_char.generators import exact_multiplier, truncated_multiplier
@@ -73,16 +76,76 @@ def peak_rss_12x12() -> tuple[float, float]:
     return before, after
 
 
-def cli_time(blif, repeat=7) -> float:
+#: Runs a Python command line (``-c CODE`` or ``-m MODULE``, then its arguments) and, at
+#: exit, writes the process's peak RSS to the file named by APPMULT_CHAR_BENCH_HWM. The
+#: kernel's peak counter is reset first, so the peak inherited through fork is not counted.
+_PEAK_RUNNER = """
+import atexit, os, runpy, sys
+open('/proc/self/clear_refs', 'w').write('5')
+def _peak():
+    status = open('/proc/self/status').read()
+    open(os.environ['APPMULT_CHAR_BENCH_HWM'], 'w').write(status.split('VmHWM:')[1].split()[0])
+atexit.register(_peak)
+mode, target, *sys.argv[1:] = sys.argv[1:]
+if mode == '-c':
+    sys.argv[0] = '-c'
+    exec(compile(target, '<string>', 'exec'), {'__name__': '__main__'})
+else:
+    sys.argv[0] = target
+    runpy.run_module(target, run_name='__main__', alter_sys=True)
+"""
+
+
+def run_command(args: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS in MB) of one whole ``python ARGS`` process."""
+    with tempfile.NamedTemporaryFile("r") as hwm:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # as installed: cached bytecode
+        env["APPMULT_CHAR_BENCH_HWM"] = hwm.name
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-c", _PEAK_RUNNER, *args], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, env=env)
+        elapsed = time.perf_counter() - t0
+        if proc.returncode:
+            raise SystemExit(f"failed ({proc.returncode}): python {' '.join(args)}")
+        return elapsed, int(hwm.read() or 0) / 1024
+
+
+def command_median(cmd: list[str], repeat: int) -> tuple[float, float]:
+    """Median wall time and the largest peak RSS over `repeat` runs (after one warm-up run)."""
+    run_command(cmd)
+    runs = [run_command(cmd) for _ in range(repeat)]
+    return statistics.median(t for t, _ in runs), max(m for _, m in runs)
+
+
+#: Whole-command figures before this round of work (same machine, idle): seconds, MB.
+BEFORE = {"8npz": (0.265, None), "8txt": (0.30, None), "12npz": (8.6, 1080), "12txt": (14.0, 2800),
+          "16metrics": (45.0, None)}
+
+
+def whole_commands(skip_16: bool) -> None:
+    """Whole `appmult-char` processes as a user runs them, beside the import floor and the
+    library call measured in the same run."""
+    exe = ["-m", "appmult_char.cli"]
+    floor, floor_mb = command_median(["-c", "import numpy, click"], 7)
+    row("floor: python -c 'import numpy, click'", floor, None, extra=f"peak {floor_mb:.0f} MB")
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = ["appmult-char", "simulate", str(blif), "-o", os.path.join(tmp, "x.npz")]
-        subprocess.run(cmd, check=True, capture_output=True)
-        times = []
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            subprocess.run(cmd, check=True, capture_output=True)
-            times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        trunc6 = ROOT / "circuits" / "mul8x8u_trunc6.blif"
+        exact12 = ROOT / "circuits" / "mul12x12u_exact.blif"
+        for key, blif, suffix, repeat in (("8npz", trunc6, "npz", 7), ("8txt", trunc6, "txt", 7),
+                                          ("12npz", exact12, "npz", 3), ("12txt", exact12, "txt", 3)):
+            t, mb = command_median([*exe, "simulate", str(blif), "-o", os.path.join(tmp, f"x.{suffix}")], repeat)
+            before_t, before_mb = BEFORE[key]
+            was = f"was {before_t} s" + (f", {before_mb} MB" if before_mb else "")
+            row(f"simulate {blif.stem} -o .{suffix} (whole process)", t, None,
+                extra=f"peak {mb:.0f} MB; floor + {1000 * (t - floor):.0f} ms; {was}")
+        sim = Simulator(exact_multiplier(12, 12), backend="numba")
+        sim.lut().metrics()
+        t = best_of(lambda: sim.lut().metrics(), 3)
+        row("  library: 12x12 LUT + metrics, warm", t, None)
+    if not skip_16:
+        t, mb = run_command([*exe, "metrics", str(ROOT / "circuits" / "mul16x16u_trunc14.blif")])
+        row("metrics mul16x16u_trunc14 (whole process)", t, None,
+            extra=f"peak {mb:.0f} MB; was {BEFORE['16metrics'][0]} s")
 
 
 def main():
@@ -120,13 +183,6 @@ def main():
     row("12x12 LUT peak RSS (MB), fresh process", after, None, "MB",
         f"(RSS after import+warm-up {before:.0f} MB; LUT itself 64 MB)")
 
-    t = cli_time(REFDATA / "mul8u_1DMU_sop.blif")
-    base = statistics.median(
-        [best_of(lambda: subprocess.run([sys.executable, "-c", "import numpy, click"], check=True), 1)
-         for _ in range(5)])
-    row("CLI simulate one 8-bit circuit (whole process)", t, None,
-        extra=f"(python -c 'import numpy, click' alone: {base:.3f} s)")
-
     if not args.skip_16:
         netlist = truncated_multiplier(16, 16, 14)
         sim = Simulator(netlist, backend="numba")
@@ -140,6 +196,7 @@ def main():
         row("16x16 streamed metrics (trunc14, 2 cores)", t, tb,
             extra=f"{gate_evals / t / 1e9:.2f} G gate-patterns/s; numpy extrapolated from 2^20 patterns; "
                   f"ER {metrics.er:.6f} MED {metrics.med:.3f}")
+    whole_commands(args.skip_16)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ operand value ``i - 2^(a_bits-1)`` for signed) is only ever produced by the expl
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,6 +87,8 @@ class ProductLUT:
     @property
     def hash(self) -> str:
         """SHA-256 of widths, signedness and values (independent of dtype)."""
+        import hashlib
+
         h = hashlib.sha256(f"{self.a_bits},{self.b_bits},{int(self.signed)};".encode())
         flat = self.table.reshape(-1)
         for start in range(0, flat.size, 1 << 20):  # bounded memory: 8 MB at a time

@@ -127,8 +127,11 @@ def htp(input_path: str, output: str | None, emit: str | None, tie: bool, max_pa
     from ..io.appmult_text import write_text
     from ..surrogates import fidelity_report
 
-    source = load_lut_input(input_path, simulator=True, **mapping)
-    report, models = fidelity_report(source, max_pairs, seed, tie)
+    with Progress("htp", 1) as bar:
+        source = load_lut_input(input_path, simulator=True, status=bar.step, **mapping)
+        bar.step(f"{input_path}: fitting")
+        report, models = fidelity_report(source, max_pairs, seed, tie)
+        bar.update(1)
     report["input"] = os.fspath(input_path)
     if output:
         write_text(output, json.dumps(models["htp"].to_dict(), indent=2) + "\n")

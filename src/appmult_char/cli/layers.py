@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from ._common import circuit_simulator, mapping_options, user_errors
+from ._progress import Progress
 
 __all__ = ["verify"]
 
@@ -67,8 +68,6 @@ def verify(circuit: str, half_window: int | None, data_path: str | None, backend
     backend = backend or device or "cpu"
     if half_window is not None:
         check_half_window(half_window, 16)  # the size check follows once the operand widths are known
-    sim = circuit_simulator(circuit, signed=signed, a_bits=a_bits, b_bits=b_bits, a_bus=a_bus, b_bus=b_bus,
-                            msb_first=msb_first, tie_undriven=tie_undriven)
     data = None
     if data_path:
         import numpy as np
@@ -79,7 +78,12 @@ def verify(circuit: str, half_window: int | None, data_path: str | None, backend
         except (OSError, KeyError, ValueError) as exc:
             raise AppMultError(f"cannot read float arrays x and w: {exc}", data_path) from None
     spec = LayerSpec(**layer)
-    report = verify_layer(sim, spec, backend=backend, seed=seed, half_window=half_window, data=data)
+    with Progress("verify", 1) as bar:
+        sim = circuit_simulator(circuit, signed=signed, a_bits=a_bits, b_bits=b_bits, a_bus=a_bus, b_bus=b_bus,
+                                msb_first=msb_first, tie_undriven=tie_undriven, status=bar.step)
+        bar.step(f"{circuit}: {spec.layer} layer on {backend}")
+        report = verify_layer(sim, spec, backend=backend, seed=seed, half_window=half_window, data=data)
+        bar.update(1)
     report["circuit"] = os.fspath(circuit)
     if as_json:
         click.echo(json.dumps(report, indent=2))

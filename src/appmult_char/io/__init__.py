@@ -7,13 +7,14 @@ The file format follows the name's suffix: ``.npz`` (lossless archive) or ``.txt
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from .._errors import AppMultError
-from ..gradients.tables import Gradient1D, GradientTables
-from ..lut import ProductLUT
-from ..metrics import ErrorMetrics
-from .appmult_text import read_gradient_text, read_lut_text, write_gradient_text, write_lut_text
-from .npz import load_gradients_npz, load_npz, save_gradients_npz, save_npz
+
+if TYPE_CHECKING:  # each format's module is imported when a file of that format is read or written
+    from ..gradients.tables import Gradient1D, GradientTables
+    from ..lut import ProductLUT
+    from ..metrics import ErrorMetrics
 
 __all__ = ["save_lut", "load_lut", "save_gradients", "load_gradients", "lut_format"]
 
@@ -33,15 +34,23 @@ def save_lut(lut: ProductLUT, path, tied=(), metrics: ErrorMetrics | None = None
     listed in the text header as the reference simulator does; `metrics`: the LUT's
     metrics when already computed, for the text header)."""
     if lut_format(path) == "npz":
+        from .npz import save_npz
+
         save_npz(lut, path)
     else:
+        from .appmult_text import write_lut_text
+
         write_lut_text(lut, path, tied, metrics)
 
 
 def load_lut(path, signed: bool = False) -> ProductLUT:
     """Load a LUT from `.npz` or AppMult text, by suffix (`signed` applies to text only)."""
     if lut_format(path) == "npz":
+        from .npz import load_npz
+
         return load_npz(path)
+    from .appmult_text import read_lut_text
+
     return read_lut_text(path, signed)
 
 
@@ -50,13 +59,21 @@ def save_gradients(tables: GradientTables | Gradient1D, path, source: str = "") 
     gradient text format (LUT-1D expanded to 2-D), by suffix; `source` names the input
     in the text header."""
     if lut_format(path) == "npz":
+        from .npz import save_gradients_npz
+
         save_gradients_npz(tables, path)
     else:
+        from .appmult_text import write_gradient_text
+
         write_gradient_text(tables.expand(), path, source)
 
 
 def load_gradients(path, signed: bool = False) -> GradientTables | Gradient1D:
     """Load what `save_gradients` wrote, by suffix (`signed` applies to text only)."""
     if lut_format(path) == "npz":
+        from .npz import load_gradients_npz
+
         return load_gradients_npz(path)
+    from .appmult_text import read_gradient_text
+
     return read_gradient_text(path, signed)

@@ -30,7 +30,7 @@ LUT_TITLE = "LUT for approximate multiplier:"
 
 _LINES_PER_CHUNK = 1 << 18  # bounded memory: about 30 bytes per line at a time
 #: ASCII digits of 0..9999, four per number with leading zeros.
-_FOUR_DIGITS = np.array([list(f"{i:04d}".encode()) for i in range(10_000)], dtype=np.uint8)
+_FOUR_DIGITS = (np.arange(10_000)[:, None] // np.array([1000, 100, 10, 1]) % 10 + ord("0")).astype(np.uint8)
 
 
 def _digits(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

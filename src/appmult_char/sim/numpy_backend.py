@@ -63,10 +63,13 @@ def pack_words(bits: np.ndarray) -> np.ndarray:
 def unpack_values(out_words: np.ndarray, signed: bool) -> np.ndarray:
     """Product value of every pattern lane from output words (rows LSB first)."""
     nout, width = out_words.shape
-    values = np.zeros(width * 64, dtype=np.int64)
-    for j in range(nout):
-        bits = ((out_words[j][:, None] >> _LANES) & np.uint64(1)).astype(np.int64).ravel()
-        values |= bits << j
+    if nout == 0:
+        return np.zeros(width * 64, dtype=np.int64)
+    lanes = np.unpackbits(np.ascontiguousarray(out_words, dtype="<u8").view(np.uint8).reshape(nout, -1), axis=1,
+                          bitorder="little")  # (output bit, pattern), lane k of a word is its bit k
+    packed = np.zeros((width * 64, 8), dtype=np.uint8)  # each pattern's bits as one little-endian int64
+    packed[:, : -(-nout // 8)] = np.packbits(lanes.T, axis=1, bitorder="little")
+    values = packed.view("<i8").reshape(-1).astype(np.int64)
     if signed and nout:
         values -= ((values >> (nout - 1)) & 1) << nout
     return values
