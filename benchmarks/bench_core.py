@@ -117,6 +117,36 @@ def command_median(cmd: list[str], repeat: int) -> tuple[float, float]:
     return statistics.median(t for t, _ in runs), max(m for _, m in runs)
 
 
+def huge_covers(folder: str, nodes: int, cubes: int) -> str:
+    """A BLIF of `nodes` outputs, each one cover of `cubes` random cubes over 16 inputs."""
+    rng = np.random.default_rng(1)
+    inputs = [f"a[{i}]" for i in range(8)] + [f"b[{i}]" for i in range(8)]
+    lines = [".model huge", ".inputs " + " ".join(inputs), ".outputs " + " ".join(f"p[{j}]" for j in range(nodes))]
+    for j in range(nodes):
+        lines.append(".names " + " ".join(inputs) + f" p[{j}]")
+        codes = np.array(list("01--"))[rng.integers(0, 4, (cubes, 16))]
+        lines += ["".join(row) + " 1" for row in codes]
+    path = os.path.join(folder, "huge.blif")
+    with open(path, "w") as fh:
+        fh.write("\n".join(lines + [".end"]) + "\n")
+    return path
+
+
+def minterm_multiplier(folder: str, bits: int) -> str:
+    """An exact bits x bits multiplier written as one minterm cover per product bit."""
+    inputs = [f"a[{i}]" for i in range(bits)] + [f"b[{i}]" for i in range(bits)]
+    lines = [".model lut", ".inputs " + " ".join(inputs), ".outputs " + " ".join(f"p[{j}]" for j in range(2 * bits))]
+    a, b = np.divmod(np.arange(1 << (2 * bits)), 1 << bits)
+    patterns = [format(int(x), f"0{bits}b")[::-1] + format(int(y), f"0{bits}b")[::-1] for x, y in zip(a, b)]
+    for j in range(2 * bits):
+        lines.append(".names " + " ".join(inputs) + f" p[{j}]")
+        lines += [f"{p} 1" for p, v in zip(patterns, a * b) if v >> j & 1]
+    path = os.path.join(folder, "minterms.blif")
+    with open(path, "w") as fh:
+        fh.write("\n".join(lines + [".end"]) + "\n")
+    return path
+
+
 #: Whole-command figures before this round of work (same machine, idle): seconds, MB.
 BEFORE = {"8npz": (0.265, None), "8txt": (0.30, None), "12npz": (8.6, 1080), "12txt": (14.0, 2800),
           "16metrics": (45.0, None)}
@@ -142,6 +172,11 @@ def whole_commands(skip_16: bool) -> None:
         sim.lut().metrics()
         t = best_of(lambda: sim.lut().metrics(), 3)
         row("  library: 12x12 LUT + metrics, warm", t, None)
+        covers = {"16 random covers x 20,000 cubes of 16 fanins": huge_covers(tmp, 16, 20_000),
+                  "8x8 LUT as minterm covers (16 x ~27,000 cubes)": minterm_multiplier(tmp, 8)}
+        for what, path in covers.items():
+            t, mb = run_command([*exe, "info", path])
+            row(f"info: {what}", t, None, extra=f"peak {mb:.0f} MB; was about 300 s for the first")
     if not skip_16:
         t, mb = run_command([*exe, "metrics", str(ROOT / "circuits" / "mul16x16u_trunc14.blif")])
         row("metrics mul16x16u_trunc14 (whole process)", t, None,

@@ -26,18 +26,6 @@ class Node:
     onset: bool = True
     line: int | None = None
 
-    def cone(self) -> set[str]:
-        """Names of the nodes some primary output depends on."""
-        seen: set[str] = set()
-        stack = [o for o in self.outputs if o in self.nodes]
-        while stack:
-            name = stack.pop()
-            if name in seen:
-                continue
-            seen.add(name)
-            stack.extend(f for f in self.nodes[name].fanins if f in self.nodes and f not in seen)
-        return seen
-
     def evaluate(self, values: dict[str, int]) -> int:
         """Value (0/1) of the node for fanin values, by the definition of a cover."""
         if not self.cubes:

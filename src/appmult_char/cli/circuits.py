@@ -92,7 +92,7 @@ _SHOWN = ("er", "med", "nmed", "nmed_pow2", "mred", "mse", "wce", "wcre", "bias"
 def metrics(files: tuple[str, ...], as_json: bool, **mapping: Any) -> None:
     """Exact error metrics, streamed over all input pairs (no LUT is built).
 
-    Works for wide circuits too: a 16x16 multiplier (2^32 pairs) takes about 25 s on two
+    Works for wide circuits too: a 16x16 multiplier (2^32 pairs) takes 25-30 s on two
     cores.
 
     \b
