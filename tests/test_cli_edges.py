@@ -231,3 +231,19 @@ def test_ctrl_c_during_start_up_is_one_line_and_130():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 130 and proc.stderr.strip() == "interrupted", proc.stderr
+
+
+def test_an_error_raised_while_handling_ctrl_c_counts_as_the_interrupt(monkeypatch):
+    """Ctrl-C inside a library's critical section (Numba compiling a kernel) can surface as
+    another exception chained to the KeyboardInterrupt: still exit 130, one line."""
+    from appmult_char import sim
+
+    def compile_interrupted(*args, **kwargs):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise RuntimeError("no compiled object yet for <Library '_run'>")
+
+    monkeypatch.setattr(sim.Simulator, "metrics", compile_interrupted)
+    result = CliRunner().invoke(main, ["metrics", TRUNC6])
+    assert result.exit_code == 130 and result.stderr.strip() == "interrupted"

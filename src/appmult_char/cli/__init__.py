@@ -25,6 +25,18 @@ def interrupted() -> None:
     sys.exit(INTERRUPTED)
 
 
+def caused_by_interrupt(exc: BaseException) -> bool:
+    """Whether `exc` is Ctrl-C, or an error raised while handling it (a library cleaning up
+    after the interrupt, e.g. Numba's compiler stopped halfway)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def run() -> None:
     """The console entry point: the command group, with Ctrl-C during start-up reported
     like Ctrl-C during a command."""
@@ -32,6 +44,10 @@ def run() -> None:
         from .app import main
 
         main(prog_name="appmult-char")
+    except Exception as exc:
+        if caused_by_interrupt(exc):
+            interrupted()
+        raise
     except KeyboardInterrupt:
         interrupted()
 

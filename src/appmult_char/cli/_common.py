@@ -54,6 +54,12 @@ def user_errors(f: Callable) -> Callable:
                 from . import interrupted
 
                 interrupted()
+            except Exception as exc:
+                from . import caused_by_interrupt, interrupted
+
+                if caused_by_interrupt(exc):
+                    interrupted()
+                raise
             finally:
                 for w in caught:
                     click.echo(f"warning: {w.message}", err=True)
