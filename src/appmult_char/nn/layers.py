@@ -1,0 +1,222 @@
+"""Layers whose multiplications run through an approximate multiplier.
+
+`ApproxLinear`, `ApproxConv1d`, `ApproxConv2d` quantize their input (operand ``a``,
+per tensor, observed) and weight (operand ``b``, per output channel or per tensor) into
+the multiplier's codes and compute, per output,
+
+    y = s_x s_w ( Σ_k f(q_x, q_w) - z_w Σ_k q_x - z_x Σ_k q_w + K z_x z_w ) + bias
+
+with the zero-point terms exact (the affine form of `appmult_char.gemm.layers`) and
+``Σ_k f`` by the forward mode:
+
+- ``lut``: the LUT GEMM, bit-exact behaviour of the circuit;
+- ``exact``: ``Σ_k q_x q_w`` (quantization-aware training without approximation; with an
+  exact multiplier ``lut`` gives the same bits);
+- ``htp``: the multiplier's HTP surrogate ``h(x, w) = [1, x, x mod 2^l] C [1, w, w mod
+  2^k]^T`` as one matrix product of basis expansions, at framework-matmul speed;
+- ``noise``: the exact sum plus Gaussian error of the multiplier's measured mean and
+  deviation per product.
+
+Backward: through the multiplier's gradient tables (``ste``, ``window[:W]``,
+``lut1d[:W]``) for the ``lut``, ``htp`` and ``noise`` modes, exact for ``exact``.
+Accumulators are float64, which holds every integer sum exactly. Convolutions unfold the
+codes (one im2col buffer per group; padding is the code of a real zero).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .._errors import AppMultError
+from .multiplier import Multiplier, parse_gradient
+from .quant import Quantizer
+
+__all__ = ["ApproxLayer", "ApproxLinear", "ApproxConv1d", "ApproxConv2d", "FORWARD_MODES"]
+
+FORWARD_MODES = ("lut", "exact", "htp", "noise")
+_HASH_BYTES = 32
+
+
+def _hash_tensor(hex_digest: str) -> torch.Tensor:
+    return torch.tensor(list(bytes.fromhex(hex_digest)), dtype=torch.uint8)
+
+
+class ApproxLayer(nn.Module):
+    """What the approximate layers share: the multiplier, quantizers, modes, and the
+    product of code matrices. Subclasses shape their input into ``(rows, K)`` columns."""
+
+    def __init__(self, multiplier: Any, *, forward: str = "lut", gradient: Any = "window", weight_quant: str = "per_channel",
+                 act_observer: str = "moving_average", act_bits: int | None = None, weight_bits: int | None = None,
+                 act_signed: bool | None = None, weight_signed: bool | None = None):
+        super().__init__()
+        self.multiplier = Multiplier.load(multiplier)
+        m = self.multiplier
+        for what, bits, want in (("activation", act_bits, m.a_bits), ("weight", weight_bits, m.b_bits)):
+            if bits is not None and bits != want:
+                raise AppMultError(f"{what} quantizer of {bits} bits does not fit the {m.a_bits}x{m.b_bits} multiplier "
+                                   f"{m.name} ({what}s are operand {'a' if what == 'activation' else 'b'}, {want} bits)")
+        for what, signed in (("activation", act_signed), ("weight", weight_signed)):
+            if signed is not None and signed != m.signed:
+                raise AppMultError(f"{'signed' if signed else 'unsigned'} {what} codes do not fit the "
+                                   f"{'signed' if m.signed else 'unsigned'} multiplier {m.name}")
+        if weight_quant not in ("per_channel", "per_tensor"):
+            raise AppMultError(f"weight_quant must be per_channel or per_tensor, not {weight_quant!r}")
+        self.set_mode(forward, gradient)
+        self.act_quant = Quantizer(m.a_bits, m.signed, observer=act_observer)
+        self.weight_quant = Quantizer(m.b_bits, m.signed, observer="current",
+                                      channel_axis=0 if weight_quant == "per_channel" else None)
+        self.register_buffer("multiplier_hash", _hash_tensor(m.hash))
+        self.noise_generator: torch.Generator | None = None
+
+    def set_mode(self, forward: str | None = None, gradient: Any = None) -> None:
+        """Change the forward mode and/or the backward gradient."""
+        if forward is not None:
+            if forward not in FORWARD_MODES:
+                raise AppMultError(f"unknown forward mode {forward!r} ({', '.join(FORWARD_MODES)})")
+            self.forward_mode = forward
+        if gradient is not None:
+            self.gradient = parse_gradient(gradient)
+            self.multiplier.tables(self.gradient)  # fail now, not in the first backward pass
+
+    def extra_repr(self) -> str:
+        return f"{self.multiplier!r}, forward={self.forward_mode}, gradient={self.gradient}"
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        stored = state_dict.get(prefix + "multiplier_hash")
+        if stored is not None and not torch.equal(stored.cpu(), self.multiplier_hash.cpu()):
+            raise AppMultError(f"layer {prefix.rstrip('.') or '(root)'}: the checkpoint was saved with a multiplier of "
+                               f"hash {bytes(stored.tolist()).hex()[:12]}, this layer has {self.multiplier.name} "
+                               f"(hash {self.multiplier.hash[:12]})")
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+
+    # -- the product of code matrices ------------------------------------------------------
+    def _products(self, xq: torch.Tensor, wq: torch.Tensor) -> torch.Tensor:
+        """``Σ_k f(xq[i, k], wq[j, k])`` (float64) for codes ``xq (R, K)``, ``wq (C, K)``."""
+        if self.forward_mode == "exact":
+            return xq.double() @ wq.double().t()
+        from ..gemm.torch_bridge import lut_matmul
+
+        gemm = self.multiplier.gemm(self.gradient, xq.device.type)
+        value = None
+        if self.forward_mode == "htp":
+            value = _htp_products(self.multiplier.surrogate, xq.detach().double(), wq.detach().double())
+        elif self.forward_mode == "noise":
+            model, K = self.multiplier.noise, xq.shape[1]
+            exact = xq.detach().double() @ wq.detach().double().t()
+            noise = torch.randn(exact.shape, dtype=torch.float64, device=exact.device, generator=self.noise_generator)
+            value = exact + K * model.mean_ + math.sqrt(K) * model.std_ * noise
+        return lut_matmul(xq.contiguous(), wq.t().contiguous(), gemm, value, torch.float64)
+
+    def _affine(self, cols: torch.Tensor, weight2d: torch.Tensor, groups: int = 1) -> torch.Tensor:
+        """``y (R, C)`` of input columns ``(R, K·groups)`` and a weight ``(C, K)`` (see the
+        module docstring); groups split the columns and the output channels alike."""
+        xq, sx, zx = self.act_quant(cols)
+        wq, sw, zw = self.weight_quant(weight2d)
+        sw, zw = sw.reshape(-1), zw.reshape(-1)
+        C, K = weight2d.shape
+        outs = []
+        per = C // groups
+        for g in range(groups):
+            x_g, w_g = xq[:, g * K:(g + 1) * K], wq[g * per:(g + 1) * per]
+            zw_g = zw[g * per:(g + 1) * per] if zw.numel() > 1 else zw
+            acc = self._products(x_g, w_g)
+            acc = acc - zw_g * x_g.double().sum(1, keepdim=True) - zx * w_g.double().sum(1) + K * zx * zw_g
+            outs.append(acc * (sx * (sw[g * per:(g + 1) * per] if sw.numel() > 1 else sw)))
+        y = (torch.cat(outs, dim=1) if groups > 1 else outs[0]).to(cols.dtype)
+        if y.requires_grad and y.device.type == "cpu":  # on a GPU the check would synchronise every step
+            y.register_hook(self._check_gradient)
+        return y
+
+    def _check_gradient(self, grad: torch.Tensor) -> None:
+        if not torch.isfinite(grad).all():
+            raise AppMultError(f"a non-finite gradient reached an approximate layer ({self.multiplier.name}); "
+                               "lower the learning rate or check the loss")
+
+
+def _htp_products(model: Any, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``Σ_k h(x[i, k], w[j, k])`` of a fitted `HTPModel` as one matrix product."""
+    coef = torch.as_tensor(model.coef_, dtype=torch.float64, device=x.device)
+    bx = [torch.ones_like(x), x, torch.remainder(x, float(1 << model.l_))]
+    bw = [torch.ones_like(w), w, torch.remainder(w, float(1 << model.k_))]
+    left = torch.cat(bx, dim=1)  # (R, 3K)
+    right = torch.cat([sum(coef[i, j] * bw[j] for j in range(3)) for i in range(3)], dim=1)  # (C, 3K)
+    return left @ right.t()
+
+
+class ApproxLinear(ApproxLayer):
+    """`torch.nn.Linear` with its products through a multiplier (see the module docstring)."""
+
+    def __init__(self, in_features: int, out_features: int, multiplier: Any, bias: bool = True, **options: Any):
+        super().__init__(multiplier, **options)
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = nn.Parameter(torch.empty(out_features, in_features))
+        self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        lead = x.shape[:-1]
+        y = self._affine(x.reshape(-1, self.in_features), self.weight)
+        if self.bias is not None:
+            y = y + self.bias
+        return y.reshape(*lead, self.out_features)
+
+
+class _ApproxConv(ApproxLayer):
+    """Shared by the 1-D and 2-D convolutions: unfold, the affine product, fold back."""
+
+    dims = 2
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, multiplier: Any, stride=1, padding=0,
+                 dilation=1, groups: int = 1, bias: bool = True, **options: Any):
+        super().__init__(multiplier, **options)
+        if in_channels % groups or out_channels % groups:
+            raise AppMultError(f"channels ({in_channels} in, {out_channels} out) must divide into {groups} groups")
+        tup = (lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v,) * self.dims)
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size, self.stride, self.padding, self.dilation = (tup(kernel_size), tup(stride), tup(padding),
+                                                                      tup(dilation))
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels // groups, *self.kernel_size))
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+
+    def _as2d(self, v: tuple) -> tuple:
+        return v if self.dims == 2 else (1, *v)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.dims == 1:
+            x = x.unsqueeze(2)
+        n = x.shape[0]
+        kernel, stride = self._as2d(self.kernel_size), self._as2d(self.stride)
+        padding, dilation = (0, *self.padding) if self.dims == 1 else self.padding, self._as2d(self.dilation)
+        out_hw = [(x.shape[2 + d] + 2 * padding[d] - dilation[d] * (kernel[d] - 1) - 1) // stride[d] + 1 for d in (0, 1)]
+        cols = self._columns(x, kernel, stride, padding, dilation)  # (n*L, C*kh*kw), channel-major per group
+        y = self._affine(cols, self.weight.reshape(self.out_channels, -1), self.groups)
+        if self.bias is not None:
+            y = y + self.bias
+        y = y.reshape(n, out_hw[0] * out_hw[1], self.out_channels).transpose(1, 2).reshape(n, self.out_channels, *out_hw)
+        return y.squeeze(2) if self.dims == 1 else y
+
+    def _columns(self, x, kernel, stride, padding, dilation) -> torch.Tensor:
+        """im2col of `x` with padding by a real zero: the input is quantized after
+        unfolding, and zero-padded values quantize to the zero point."""
+        cols = F.unfold(x, kernel, dilation=dilation, padding=padding, stride=stride)  # (n, C*kh*kw, L)
+        return cols.transpose(1, 2).reshape(-1, cols.shape[1])
+
+
+class ApproxConv2d(_ApproxConv):
+    """`torch.nn.Conv2d` (stride, padding, dilation, groups, bias) through a multiplier."""
+
+    dims = 2
+
+
+class ApproxConv1d(_ApproxConv):
+    """`torch.nn.Conv1d` (stride, padding, dilation, groups, bias) through a multiplier."""
+
+    dims = 1

@@ -1,0 +1,117 @@
+"""Fake quantization in a multiplier's own operand codes.
+
+Affine quantization ``x ≈ s (q - z)`` with codes ``q`` in the multiplier's operand range:
+unsigned ``0 .. 2^bits - 1`` or two's-complement ``-2^(bits-1) .. 2^(bits-1) - 1`` (the
+code's low bits are the LUT's raw pattern). Scale and zero point cover
+``[min(x, 0), max(x, 0)]``, per tensor or per channel, exactly as
+`appmult_char.gemm.layers.calibrate` derives them. Rounding is straight-through (the
+gradient passes unchanged inside the range and is zero where the code is clipped).
+
+Observers: ``"minmax"`` (the running extremes since the last `reset`) or
+``"moving_average"`` (exponential average of each batch's extremes, `momentum`). A
+quantizer observes while its module is training or being calibrated (`calibrating`),
+and uses its frozen parameters otherwise. Weight quantizers are built with
+``observer="current"``: parameters from the tensor they quantize, every call.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .._errors import AppMultError
+
+__all__ = ["Quantizer", "code_range", "OBSERVERS"]
+
+OBSERVERS = ("minmax", "moving_average", "current")
+
+
+def code_range(bits: int, signed: bool) -> tuple[int, int]:
+    """The smallest and largest code of `bits`-bit operands."""
+    return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+
+
+class Quantizer(nn.Module):
+    """Fake-quantize a tensor into `bits`-bit codes (see the module docstring);
+    `channel_axis` makes it per channel along that axis."""
+
+    def __init__(self, bits: int, signed: bool, *, channel_axis: int | None = None, observer: str = "minmax",
+                 momentum: float = 0.1):
+        super().__init__()
+        if observer not in OBSERVERS:
+            raise AppMultError(f"unknown observer {observer!r} ({', '.join(OBSERVERS)})")
+        if not 1 <= bits <= 16:
+            raise AppMultError(f"quantizer bits must be 1..16, got {bits}")
+        self.bits, self.signed = bits, signed
+        self.qmin, self.qmax = code_range(bits, signed)
+        self.channel_axis, self.observer, self.momentum = channel_axis, observer, momentum
+        self.calibrating = False
+        self.register_buffer("lo", torch.zeros(0, dtype=torch.float64))
+        self.register_buffer("hi", torch.zeros(0, dtype=torch.float64))
+
+    def extra_repr(self) -> str:
+        per = f", per channel (axis {self.channel_axis})" if self.channel_axis is not None else ""
+        return f"{self.bits} bits, {'signed' if self.signed else 'unsigned'}, {self.observer}{per}"
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for key in ("lo", "hi"):  # what was observed has the checkpoint's shape (nothing, a scalar, a vector)
+            if prefix + key in state_dict:
+                setattr(self, key, torch.empty_like(state_dict[prefix + key]))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def reset(self) -> None:
+        """Forget what was observed."""
+        self.lo, self.hi = self.lo[:0], self.hi[:0]
+
+    @property
+    def observed(self) -> bool:
+        return self.observer == "current" or self.lo.numel() > 0
+
+    def _extremes(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = x.detach().to(torch.float64)
+        if self.channel_axis is None:
+            return x.min().clamp(max=0.0), x.max().clamp(min=0.0)
+        flat = x.transpose(0, self.channel_axis).reshape(x.shape[self.channel_axis], -1)
+        return flat.min(dim=1).values.clamp(max=0.0), flat.max(dim=1).values.clamp(min=0.0)
+
+    def observe(self, x: torch.Tensor) -> None:
+        lo, hi = self._extremes(x)
+        if self.lo.numel() == 0:
+            self.lo, self.hi = lo, hi
+        elif self.observer == "minmax":
+            self.lo, self.hi = torch.minimum(self.lo, lo), torch.maximum(self.hi, hi)
+        else:
+            self.lo = self.lo + self.momentum * (lo - self.lo)
+            self.hi = self.hi + self.momentum * (hi - self.hi)
+
+    def params(self, x: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(scale, zero_point)`` (float64; per channel: vectors), from `x` for the
+        ``current`` observer, else from what was observed."""
+        if self.observer == "current":
+            lo, hi = self._extremes(x)
+        elif not self.observed:
+            raise AppMultError("an activation quantizer has observed nothing: calibrate the model first "
+                               "(appmult_char.nn.calibrate(model, batches)) or run it in training mode")
+        else:
+            lo, hi = self.lo, self.hi
+        scale = torch.where(hi > lo, (hi - lo) / (self.qmax - self.qmin), torch.ones_like(hi))
+        zero = torch.clamp(torch.round(self.qmin - lo / scale), self.qmin, self.qmax)
+        return scale, zero
+
+    def _shape(self, v: torch.Tensor, ndim: int) -> torch.Tensor:
+        if self.channel_axis is None:
+            return v
+        shape = [1] * ndim
+        shape[self.channel_axis] = -1
+        return v.reshape(shape)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(codes, scale, zero_point)``: float codes (integral values) with a straight-through
+        gradient, and the parameters they were made with (shaped to broadcast against `x`)."""
+        if self.observer != "current" and (self.training or self.calibrating):
+            self.observe(x)
+        scale, zero = self.params(x)
+        scale, zero = self._shape(scale, x.ndim).to(x.device), self._shape(zero, x.ndim).to(x.device)
+        v = x / scale.to(x.dtype) + zero.to(x.dtype)
+        codes = torch.clamp(v + (torch.round(v) - v).detach(), self.qmin, self.qmax)
+        return codes, scale, zero

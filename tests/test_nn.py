@@ -1,0 +1,213 @@
+"""`appmult_char.nn`: approximate layers against the circuit itself, the gradient-table
+definition (a plain-torch gather), exact quantization-aware training and finite
+differences; conversion, calibration, checkpoints, and one clear error per bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from appmult_char import AppMultError, ProductLUT, Simulator, simulate, window
+from appmult_char.generators import multiplier as make_multiplier
+from appmult_char.nn import (ApproxConv1d, ApproxConv2d, ApproxLinear, Multiplier, approx_layers, approximate,
+                             calibrate, code_range, set_mode)
+
+
+def _circuit(a_bits, b_bits, signed, truncate):
+    netlist = make_multiplier(a_bits, b_bits, signed, truncate)
+    return netlist, Multiplier(simulate(netlist, signed=signed))
+
+
+CASES = [(7, 7, False, 5), (8, 8, True, 6), (8, 4, False, 3), (8, 4, True, 2)]
+
+
+def _codes(rng, shape, bits, signed):
+    lo, hi = code_range(bits, signed)
+    return torch.tensor(rng.integers(lo, hi + 1, shape), dtype=torch.float32)
+
+
+@pytest.mark.parametrize("a_bits,b_bits,signed,truncate", CASES)
+def test_lut_products_are_the_circuits_products_summed(a_bits, b_bits, signed, truncate):
+    netlist, mult = _circuit(a_bits, b_bits, signed, truncate)
+    layer = ApproxLinear(13, 5, mult)
+    rng = np.random.default_rng(a_bits + 10 * truncate)
+    xq, wq = _codes(rng, (9, 13), a_bits, signed), _codes(rng, (5, 13), b_bits, signed)
+    got = layer._products(xq, wq).numpy()
+    sim = Simulator(netlist, signed=signed, backend="numpy")  # the circuit, not the LUT
+    a = xq.numpy().astype(np.int64)[:, None, :] & ((1 << a_bits) - 1)
+    b = wq.numpy().astype(np.int64)[None, :, :] & ((1 << b_bits) - 1)
+    a, b = np.broadcast_arrays(a, b)
+    expected = sim.evaluate(a, b).sum(axis=2)
+    assert np.array_equal(got, expected)
+
+
+def _reference_backward(ga, gb, xq, wq, grad, a_bits, b_bits):
+    """grad_x[i,k] = Σ_j g[i,j] GA[a_ik, b_jk]; grad_w[j,k] = Σ_i g[i,j] GB[a_ik, b_jk], by gathering."""
+    ga, gb = torch.tensor(ga, dtype=torch.float64), torch.tensor(gb, dtype=torch.float64)
+    a = xq.long() & ((1 << a_bits) - 1)
+    b = wq.long() & ((1 << b_bits) - 1)
+    pa, pb = a[:, None, :], b[None, :, :]  # (R, 1, K), (1, C, K)
+    g = grad.double()[:, :, None]
+    return (g * ga[pa, pb]).sum(1), (g * gb[pa, pb]).sum(0)
+
+
+@pytest.mark.parametrize("a_bits,b_bits,signed,truncate", CASES)
+@pytest.mark.parametrize("gradient", ["ste", "window:2", "lut1d"])
+def test_backward_is_the_gradient_table_definition(a_bits, b_bits, signed, truncate, gradient):
+    _, mult = _circuit(a_bits, b_bits, signed, truncate)
+    layer = ApproxLinear(11, 4, mult, gradient=gradient)
+    rng = np.random.default_rng(3)
+    xq = _codes(rng, (6, 11), a_bits, signed).requires_grad_()
+    wq = _codes(rng, (4, 11), b_bits, signed).requires_grad_()
+    grad = torch.tensor(rng.standard_normal((6, 4)))
+    layer._products(xq, wq).backward(grad)
+    tables = mult.tables(layer.gradient)
+    if gradient.startswith("lut1d"):  # the float vectors, expanded to the 2-D tables they define
+        ga, gb = tables.expand().grad_a, tables.expand().grad_b
+    else:  # 2-D tables: their stored fixed-point values round(16 g) / 16
+        ga, gb = (t.astype(np.float64) / 16 for t in tables.quantized())
+    ref_x, ref_w = _reference_backward(ga, gb, xq.detach(), wq.detach(), grad, a_bits, b_bits)
+    np.testing.assert_allclose(xq.grad.numpy(), ref_x.numpy(), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(wq.grad.numpy(), ref_w.numpy(), rtol=1e-5, atol=1e-4)
+
+
+def test_ste_backward_of_an_exact_multiplier_matches_finite_differences():
+    mult = Multiplier(ProductLUT.exact(7, 7))
+    layer = ApproxLinear(8, 3, mult, gradient="ste")
+    rng = np.random.default_rng(0)
+    xq = _codes(rng, (4, 8), 7, False).double().requires_grad_()
+    wq = _codes(rng, (3, 8), 7, False).double().requires_grad_()
+    layer.set_mode("exact")
+    assert torch.autograd.gradcheck(lambda x, w: layer._products(x, w), (xq, wq))  # exact QAT path
+    layer.set_mode("lut")
+    g = torch.tensor(rng.standard_normal((4, 3)))
+    layer._products(xq.float(), wq.float()).backward(g)  # leaves are the double tensors' float copies
+    x2, w2 = xq.detach().clone().requires_grad_(), wq.detach().clone().requires_grad_()
+    (x2 @ w2.t()).backward(g)
+    np.testing.assert_allclose(xq.grad.numpy(), x2.grad.numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(wq.grad.numpy(), w2.grad.numpy(), rtol=1e-6, atol=1e-6)
+
+
+def _models(kind):
+    torch.manual_seed(0)
+    if kind == "linear":
+        return nn.Sequential(nn.Linear(12, 7), nn.ReLU(), nn.Linear(7, 3)), torch.randn(10, 12)
+    if kind == "conv2d":
+        return (nn.Sequential(nn.Conv2d(4, 6, 3, stride=2, padding=1, dilation=1, groups=2), nn.ReLU(),
+                              nn.Conv2d(6, 4, 2, padding=1, dilation=2, bias=False)), torch.randn(3, 4, 9, 9))
+    return nn.Sequential(nn.Conv1d(2, 4, 5, stride=2, padding=2, groups=2), nn.ReLU(),
+                         nn.Conv1d(4, 3, 3, dilation=2)), torch.randn(5, 2, 30)
+
+
+@pytest.mark.parametrize("kind", ["linear", "conv2d", "conv1d"])
+@pytest.mark.parametrize("bits,signed", [((7, 7), False), ((8, 8), True), ((8, 4), False), ((8, 4), True)])
+@pytest.mark.parametrize("weight_quant", ["per_tensor", "per_channel"])
+def test_lut_mode_with_an_exact_multiplier_is_exact_mode_bit_for_bit(kind, bits, signed, weight_quant):
+    model, x = _models(kind)
+    exact = Multiplier(ProductLUT.exact(*bits, signed=signed))
+    approx = calibrate(approximate(model, exact, forward="lut", gradient="ste", weight_quant=weight_quant), [x])
+    lut_out = approx(x)
+    qat_out = set_mode(approx, "exact")(x)
+    assert torch.equal(lut_out, qat_out)
+    # and exact mode is plain fake quantization: dequantize, then the float layer
+    first = next(iter(approx_layers(approx).values()))
+    xq, sx, zx = first.act_quant(x)  # evaluation mode: the calibrated parameters
+    wq, sw, zw = first.weight_quant(first.weight.reshape(first.weight.shape[0], -1))
+    fq_w = ((wq - zw.float()) * sw.float()).reshape(first.weight.shape)
+    fq_x = (xq - zx.float()) * sx.float()
+    float_layer = model[0]
+    ref = (nn.functional.linear(fq_x, fq_w, float_layer.bias) if kind == "linear" else
+           float_layer._conv_forward(fq_x, fq_w, float_layer.bias))
+    np.testing.assert_allclose(first(x).detach().numpy(), ref.detach().numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_conversion_copies_and_follows_the_float_model():
+    model, x = _models("conv2d")
+    approx = calibrate(approximate(model, ProductLUT.exact(8, 8, signed=True)), [x])
+    assert isinstance(approx[0], ApproxConv2d) and isinstance(model[0], nn.Conv2d)  # a copy by default
+    assert torch.allclose(approx(x), model(x), atol=0.05 * model(x).abs().max().item())
+    model1, x1 = _models("conv1d")
+    approx1 = calibrate(approximate(model1, ProductLUT.exact(8, 8, signed=True), skip_first_last=False), [x1])
+    assert isinstance(approx1[2], ApproxConv1d)
+    assert torch.allclose(approx1(x1), model1(x1), atol=0.05 * model1(x1).abs().max().item())
+
+
+def test_per_layer_assignment_and_skipping():
+    model, _ = _models("linear")
+    m7 = ProductLUT.exact(7, 7)
+    approx = approximate(model, {"2": m7})
+    assert isinstance(approx[0], nn.Linear) and isinstance(approx[2], ApproxLinear)
+    assert approx[2].multiplier.a_bits == 7
+    deeper = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4), nn.Linear(4, 4))
+    assert list(approx_layers(approximate(deeper, m7, skip_first_last=True))) == ["1"]
+    assert list(approx_layers(approximate(deeper, m7, layers=["0", "2"]))) == ["0", "2"]
+    with pytest.raises(AppMultError, match="no layer left"):
+        approximate(model, m7, skip_first_last=True)
+    with pytest.raises(AppMultError, match="no convertible layer named 9"):
+        approximate(model, {"9": m7})
+
+
+def test_htp_mode_is_the_surrogate_summed():
+    _, mult = _circuit(7, 7, False, 5)
+    layer = ApproxLinear(9, 4, mult, forward="htp")
+    rng = np.random.default_rng(2)
+    xq, wq = _codes(rng, (5, 9), 7, False), _codes(rng, (4, 9), 7, False)
+    got = layer._products(xq, wq).numpy()
+    pairs = np.stack(np.broadcast_arrays(xq.numpy()[:, None, :], wq.numpy()[None, :, :]), axis=-1).reshape(-1, 2)
+    expected = mult.surrogate.predict(pairs).reshape(5, 4, 9).sum(axis=2)
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-6)
+
+
+def test_noise_mode_has_the_measured_mean():
+    _, mult = _circuit(7, 7, False, 6)
+    layer = ApproxLinear(64, 1, mult, forward="noise")
+    layer.noise_generator = torch.Generator().manual_seed(0)
+    rng = np.random.default_rng(1)
+    xq, wq = _codes(rng, (2000, 64), 7, False), _codes(rng, (1, 64), 7, False)
+    noisy = layer._products(xq, wq)
+    exact = xq.double() @ wq.double().t()
+    error = (noisy - exact).numpy()
+    model = mult.noise
+    assert abs(error.mean() - 64 * model.mean_) < 4 * 8 * model.std_ / np.sqrt(2000)
+    assert abs(error.std() / (8 * model.std_) - 1) < 0.1
+
+
+def test_state_dict_round_trip_and_another_multiplier_is_refused():
+    model, x = _models("linear")
+    approx = calibrate(approximate(model, ProductLUT.exact(8, 8)), [x])
+    state = approx.state_dict()
+    again = approximate(model, ProductLUT.exact(8, 8))
+    again.load_state_dict(state)
+    assert torch.equal(again(x), approx.eval()(x))
+    other = approximate(model, simulate(make_multiplier(8, 8, False, 4)))
+    with pytest.raises(AppMultError, match="checkpoint was saved with a multiplier of hash"):
+        other.load_state_dict(state)
+
+
+def test_bad_inputs_are_clear_errors():
+    lut = ProductLUT.exact(7, 7)
+    with pytest.raises(AppMultError, match="activation quantizer of 8 bits does not fit the 7x7"):
+        ApproxLinear(3, 2, lut, act_bits=8)
+    with pytest.raises(AppMultError, match="weight quantizer of 4 bits"):
+        ApproxLinear(3, 2, lut, weight_bits=4)
+    with pytest.raises(AppMultError, match="unsigned activation codes do not fit the signed"):
+        ApproxLinear(3, 2, ProductLUT.exact(7, 7, signed=True), act_signed=False)
+    mult = Multiplier(lut)
+    other = ProductLUT(lut.table + 1, 7, 7, False)
+    with pytest.raises(AppMultError, match="belong to another LUT"):
+        mult.use_tables("window:3", window(other, 3))
+    with pytest.raises(AppMultError, match="has no nn.Linear"):
+        approximate(nn.Sequential(nn.ReLU()), lut)
+    with pytest.raises(AppMultError, match="unknown gradient"):
+        ApproxLinear(3, 2, lut, gradient="sobel")
+    layer = ApproxLinear(3, 2, lut).eval()
+    with pytest.raises(AppMultError, match="calibrate the model first"):
+        layer(torch.randn(4, 3))
+    layer.train()
+    y = layer(torch.randn(4, 3))
+    with pytest.raises(AppMultError, match="non-finite gradient"):
+        y.backward(torch.full_like(y, float("nan")))
+    with pytest.raises(AppMultError, match="cannot make a multiplier of int"):
+        Multiplier.load(3)
