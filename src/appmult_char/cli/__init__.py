@@ -5,7 +5,7 @@ status 1 (no traceback); warnings as ``warning: …`` lines; Ctrl-C as one line 
 status 130, also while the program starts, and never leaves a partial output file.
 Library modules are imported inside the commands so that ``--help`` and small jobs
 start fast. The group is `app.main`; one module per command group: `circuits`
-(simulate, metrics, info, generate), `analyses` (gradient, htp), `layers` (verify);
+(simulate, metrics, info, generate), `analyses` (gradient, htp), `layers` (verify), `training` (retrain);
 `_common` and `_progress` hold what they share.
 """
 

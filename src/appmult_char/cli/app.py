@@ -11,7 +11,7 @@ __all__ = ["main"]
 
 #: Command name -> the module (of this package) that defines it, in help order.
 COMMANDS = {"simulate": "circuits", "metrics": "circuits", "info": "circuits", "generate": "circuits",
-            "gradient": "analyses", "htp": "analyses", "verify": "layers"}
+            "gradient": "analyses", "htp": "analyses", "verify": "layers", "retrain": "training"}
 
 
 class _Commands(click.Group):

@@ -1,0 +1,205 @@
+"""The retraining recipe: train a float model, quantization-aware training with the exact
+multiplier, convert to the approximate multiplier, evaluate, retrain, evaluate.
+
+Every stage uses the same optimizer (Adam) and batch size; the seed fixes the initial
+weights and the batch order. A run folder holds `checkpoint.pt` (written atomically
+after every epoch, so an interrupted run resumes where it stopped), `results.json` and,
+with matplotlib, `accuracy.png`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .._errors import AppMultError
+from ..lut import ProductLUT
+from .convert import approximate, calibrate, set_mode
+from .data import load_dataset
+from .models import build_model
+from .multiplier import Multiplier, parse_gradient
+
+__all__ = ["RetrainConfig", "retrain", "evaluate", "train_epoch"]
+
+STAGES = ("float", "qat", "retrain")
+
+
+@dataclass(frozen=True)
+class RetrainConfig:
+    """What a run does; two runs with equal configs give equal results (on one device)."""
+
+    dataset: str = "digits"
+    model: str = "cnn"
+    gradient: str = "window"
+    forward: str = "lut"
+    epochs: int = 3  # retraining epochs with the approximate multiplier
+    float_epochs: int = 10
+    qat_epochs: int = 2
+    seed: int = 0
+    lr: float = 1e-3
+    batch_size: int = 64
+    weight_quant: str = "per_channel"
+    skip_first_last: bool = False
+
+
+def evaluate(model: nn.Module, data, device: str = "cpu", batch_size: int = 512) -> float:
+    """Top-1 accuracy (%) on the test set."""
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for x, y in data.batches(batch_size, train=False):
+            correct += int((model(x.to(device)).argmax(1).cpu() == y).sum())
+    return 100.0 * correct / len(data.y_test)
+
+
+def train_epoch(model: nn.Module, optimizer, data, generator: torch.Generator, batch_size: int,
+                device: str = "cpu") -> float:
+    """One epoch of cross-entropy training; the mean loss."""
+    model.train()
+    total, count = 0.0, 0
+    for x, y in data.batches(batch_size, generator):
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(model(x.to(device)), y.to(device))
+        loss.backward()
+        optimizer.step()
+        total, count = total + loss.item() * len(y), count + len(y)
+    return total / max(count, 1)
+
+
+def _save(path: Path, state: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def retrain(multiplier: Any, config: RetrainConfig, run_dir: str | os.PathLike | None = None, *,
+            device: str = "cpu", progress: Callable[[str, int, int], None] | None = None) -> dict:
+    """Run the recipe (see the module docstring) and return its results; with `run_dir`,
+    checkpoint every epoch, resume from an earlier interrupted run of the same config and
+    write `results.json` (and `accuracy.png`). `progress(stage, epoch, epochs)` hears
+    each finished epoch."""
+    mult = Multiplier.load(multiplier)
+    parse_gradient(config.gradient)
+    exact = Multiplier(ProductLUT.exact(mult.a_bits, mult.b_bits, mult.signed), name="exact")
+    folder = Path(run_dir) if run_dir is not None else None
+    state: dict = {"config": asdict(config), "multiplier": mult.hash, "stage": "float", "epoch": 0, "history": []}
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        checkpoint = folder / "checkpoint.pt"
+        if checkpoint.exists():
+            saved = torch.load(checkpoint, weights_only=False)
+            if saved.get("config") != asdict(config) or saved.get("multiplier") != mult.hash:
+                raise AppMultError("the run folder holds another run (other options or multiplier); use a new folder",
+                                   os.fspath(folder))
+            state = saved
+    torch.manual_seed(config.seed)
+    data = load_dataset(config.dataset)
+    model = build_model(config.model, data.input_shape).to(device)
+    generator = torch.Generator().manual_seed(config.seed)
+    options = dict(forward="exact", gradient="ste", weight_quant=config.weight_quant,
+                   skip_first_last=config.skip_first_last)
+    epochs = {"float": config.float_epochs, "qat": config.qat_epochs, "retrain": config.epochs}
+    results: dict = state.get("results", {})
+    started = time.perf_counter()
+
+    def fresh(stage: str) -> nn.Module:  # a stage's network, to load a checkpoint into
+        if stage == "float":
+            return model
+        qat = approximate(model, exact, **options)
+        return qat if stage == "qat" else _swap_multiplier(qat, mult, config)
+
+    def checkpoint_now(stage: str, epoch: int) -> None:
+        state.update(stage=stage, epoch=epoch, model=net.state_dict(), optimizer=optimizer.state_dict(),
+                     generator=generator.get_state(), results=results)
+        if folder is not None:
+            _save(folder / "checkpoint.pt", state)
+
+    net = fresh(state["stage"])
+    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
+    if "model" in state:  # resuming
+        net.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+    for stage in STAGES[STAGES.index(state["stage"]):]:
+        for epoch in range(state["epoch"], epochs[stage]):
+            train_epoch(net, optimizer, data, generator, config.batch_size, device)
+            state["history"].append((stage, epoch + 1, evaluate(net, data, device)))
+            checkpoint_now(stage, epoch + 1)
+            if progress:
+                progress(stage, epoch + 1, epochs[stage])
+        if stage == "retrain":
+            results["approx_after"] = evaluate(net, data, device)
+            break
+        if stage == "float":
+            results["float"] = evaluate(net, data, device)
+            net, following = calibrate(approximate(net, exact, **options), data.batches(256, generator)), "qat"
+        else:
+            results["exact_quant"] = evaluate(net, data, device)
+            net, following = _swap_multiplier(net, mult, config), "retrain"
+            results["approx_before"] = evaluate(net, data, device)
+        optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
+        checkpoint_now(following, 0)
+    summary = {"config": asdict(config), "multiplier": {"name": mult.name, "hash": mult.hash, "a_bits": mult.a_bits,
+                                                        "b_bits": mult.b_bits, "signed": mult.signed},
+               "accuracy": results, "history": [list(h) for h in state["history"]],
+               "seconds_this_session": time.perf_counter() - started}
+    if folder is not None:
+        checkpoint_now("retrain", config.epochs)
+        tmp = folder / ".results.json.tmp"
+        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+        os.replace(tmp, folder / "results.json")
+        _plot(summary, folder / "accuracy.png")
+    return summary
+
+
+def _swap_multiplier(qat: nn.Module, mult: Multiplier, config: RetrainConfig) -> nn.Module:
+    """The QAT model with every approximate layer's multiplier replaced by `mult` (weights,
+    biases and observed activation ranges kept), in the configured modes."""
+    import copy
+
+    from .convert import approx_layers
+    from .layers import _hash_tensor
+
+    approx = copy.deepcopy(qat)
+    for layer in approx_layers(approx).values():
+        layer.multiplier = mult
+        layer.multiplier_hash = _hash_tensor(mult.hash).to(layer.multiplier_hash.device)
+    return set_mode(approx, config.forward, config.gradient)
+
+
+def _plot(summary: dict, path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    fig, ax = plt.subplots(figsize=(7, 4), constrained_layout=True)
+    step = 0
+    for stage in STAGES:
+        points = [(step + e, acc) for s, e, acc in summary["history"] if s == stage]
+        if points:
+            ax.plot(*zip(*points), marker="o", label=stage)
+            step = points[-1][0]
+    acc = summary["accuracy"]
+    if "approx_before" in acc:
+        ax.axhline(acc["approx_before"], ls=":", color="gray", label="approximate, before retraining")
+    c = summary["config"]
+    ax.set(xlabel="epoch", ylabel="test accuracy (%)",
+           title=f"{summary['multiplier']['name']}: {c['model']} on {c['dataset']}, {c['forward']} forward, "
+                 f"{c['gradient']} backward, seed {c['seed']}")
+    ax.legend(fontsize=8)
+    from ..io._files import atomic_output
+
+    with atomic_output(path) as fh:
+        fig.savefig(fh, dpi=90, format="png")
+    plt.close(fig)
