@@ -4,6 +4,8 @@ differences; conversion, calibration, checkpoints, and one clear error per bad i
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -211,3 +213,21 @@ def test_bad_inputs_are_clear_errors():
         y.backward(torch.full_like(y, float("nan")))
     with pytest.raises(AppMultError, match="cannot make a multiplier of int"):
         Multiplier.load(3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run on the GPU machine, docs/gpu-runs.md)")
+@pytest.mark.parametrize("forward", ["lut", "exact", "htp"])
+@pytest.mark.parametrize("gradient", ["ste", "window:3", "lut1d"])
+def test_cuda_layers_equal_the_cpu_layers(forward, gradient):
+    model, x = _models("conv2d")
+    _, mult = _circuit(8, 8, True, 6)
+    cpu = calibrate(approximate(model, mult, forward=forward, gradient=gradient), [x])
+    gpu = copy.deepcopy(cpu).cuda()
+    x_cpu, x_gpu = x.clone().requires_grad_(), x.cuda().requires_grad_()
+    y_cpu, y_gpu = cpu.eval()(x_cpu), gpu.eval()(x_gpu)
+    torch.testing.assert_close(y_gpu.cpu(), y_cpu, rtol=1e-5, atol=1e-5)
+    g = torch.randn_like(y_cpu)
+    y_cpu.backward(g)
+    y_gpu.backward(g.cuda())
+    torch.testing.assert_close(x_gpu.grad.cpu(), x_cpu.grad, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(gpu[0].weight.grad.cpu(), cpu[0].weight.grad, rtol=1e-4, atol=1e-3)

@@ -106,7 +106,7 @@ class ApproxLayer(nn.Module):
         gemm = self.multiplier.gemm(self.gradient, xq.device.type)
         value = None
         if self.forward_mode == "htp":
-            value = _htp_products(self.multiplier.surrogate, xq.detach().double(), wq.detach().double())
+            value = _htp_products(self.multiplier, xq.detach().double(), wq.detach().double())
         elif self.forward_mode == "noise":
             model, K = self.multiplier.noise, xq.shape[1]
             exact = xq.detach().double() @ wq.detach().double().t()
@@ -140,9 +140,10 @@ class ApproxLayer(nn.Module):
                                "lower the learning rate or check the loss")
 
 
-def _htp_products(model: Any, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """``Σ_k h(x[i, k], w[j, k])`` of a fitted `HTPModel` as one matrix product."""
-    coef = torch.as_tensor(model.coef_, dtype=torch.float64, device=x.device)
+def _htp_products(mult: Multiplier, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``Σ_k h(x[i, k], w[j, k])`` of the multiplier's `HTPModel` as one matrix product."""
+    model = mult.surrogate
+    coef = mult.device_tensor("htp_coef", model.coef_, x.device)  # copied once per device: no per-call upload
     bx = [torch.ones_like(x), x, torch.remainder(x, float(1 << model.l_))]
     bw = [torch.ones_like(w), w, torch.remainder(w, float(1 << model.k_))]
     left = torch.cat(bx, dim=1)  # (R, 3K)

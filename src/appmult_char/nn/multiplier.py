@@ -67,6 +67,7 @@ class Multiplier:
         self.name = name or lut.name or "multiplier"
         self._surrogate = surrogate
         self._noise = None
+        self._device_tensors: dict[tuple, Any] = {}
         self._tables: dict[GradientSpec, Any] = {}
         self._gemms: dict[tuple, Any] = {}
         self.hash = lut.hash
@@ -141,6 +142,15 @@ class Multiplier:
 
             self._gemms[key] = LutGemm(self.lut, self.tables(spec), backend=backend)
         return self._gemms[key]
+
+    def device_tensor(self, name: str, array: Any, device: Any) -> "torch.Tensor":
+        """`array` as a float64 tensor on `device`, copied there once and kept."""
+        import torch
+
+        key = (name, str(device))
+        if key not in self._device_tensors:
+            self._device_tensors[key] = torch.as_tensor(array, dtype=torch.float64).to(device)
+        return self._device_tensors[key]
 
     @property
     def surrogate(self):

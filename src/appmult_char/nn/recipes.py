@@ -2,7 +2,9 @@
 multiplier, convert to the approximate multiplier, evaluate, retrain, evaluate.
 
 Every stage uses the same optimizer (Adam) and batch size; the seed fixes the initial
-weights and the batch order. A run folder holds `checkpoint.pt` (written atomically
+weights and the batch order. Accuracy with the approximate multiplier is always measured
+with the LUT forward, the circuit's own behaviour, also when a surrogate (``htp``) or
+``noise`` forward mode trains. A run folder holds `checkpoint.pt` (written atomically
 after every epoch, so an interrupted run resumes where it stopped), `results.json` and,
 with matplotlib, `accuracy.png`.
 """
@@ -80,12 +82,20 @@ def _save(path: Path, state: dict) -> None:
     os.replace(tmp, path)
 
 
+def _float_key(config: RetrainConfig) -> dict:
+    """What the float stage depends on."""
+    return {k: getattr(config, k) for k in ("dataset", "model", "float_epochs", "seed", "lr", "batch_size")}
+
+
 def retrain(multiplier: Any, config: RetrainConfig, run_dir: str | os.PathLike | None = None, *,
-            device: str = "cpu", progress: Callable[[str, int, int], None] | None = None) -> dict:
+            device: str = "cpu", progress: Callable[[str, int, int], None] | None = None,
+            float_cache: str | os.PathLike | None = None) -> dict:
     """Run the recipe (see the module docstring) and return its results; with `run_dir`,
     checkpoint every epoch, resume from an earlier interrupted run of the same config and
     write `results.json` (and `accuracy.png`). `progress(stage, epoch, epochs)` hears
-    each finished epoch."""
+    each finished epoch. `float_cache` names a file holding the trained float model for
+    this config's float stage (written when missing, reused when present), so runs that
+    differ only after it (other multipliers or gradients) share it."""
     mult = Multiplier.load(multiplier)
     parse_gradient(config.gradient)
     exact = Multiplier(ProductLUT.exact(mult.a_bits, mult.b_bits, mult.signed), name="exact")
@@ -122,6 +132,15 @@ def retrain(multiplier: Any, config: RetrainConfig, run_dir: str | os.PathLike |
         if folder is not None:
             _save(folder / "checkpoint.pt", state)
 
+    cache = Path(float_cache) if float_cache is not None else None
+    if cache is not None and cache.exists() and state["stage"] == "float" and state["epoch"] == 0:
+        saved = torch.load(cache, weights_only=False)
+        if saved["key"] != _float_key(config):
+            raise AppMultError("the float cache holds a model of other options", os.fspath(cache))
+        model.load_state_dict(saved["model"])
+        generator.set_state(saved["generator"])
+        state["history"].extend(saved["history"])
+        state["epoch"] = config.float_epochs
     net = fresh(state["stage"])
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
     if "model" in state:  # resuming
@@ -136,15 +155,20 @@ def retrain(multiplier: Any, config: RetrainConfig, run_dir: str | os.PathLike |
             if progress:
                 progress(stage, epoch + 1, epochs[stage])
         if stage == "retrain":
-            results["approx_after"] = evaluate(net, data, device)
+            results["approx_after"] = _circuit_accuracy(net, data, device, config)
+            if config.forward != "lut":
+                results["approx_after_in_training_mode"] = evaluate(net, data, device)
             break
         if stage == "float":
             results["float"] = evaluate(net, data, device)
+            if cache is not None and not cache.exists():
+                _save(cache, {"key": _float_key(config), "model": net.state_dict(), "generator": generator.get_state(),
+                              "history": [h for h in state["history"] if h[0] == "float"]})
             net, following = calibrate(approximate(net, exact, **options), data.batches(256, generator)), "qat"
         else:
             results["exact_quant"] = evaluate(net, data, device)
             net, following = _swap_multiplier(net, mult, config), "retrain"
-            results["approx_before"] = evaluate(net, data, device)
+            results["approx_before"] = _circuit_accuracy(net, data, device, config)
         optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
         checkpoint_now(following, 0)
     summary = {"config": asdict(config), "multiplier": {"name": mult.name, "hash": mult.hash, "a_bits": mult.a_bits,
@@ -158,6 +182,17 @@ def retrain(multiplier: Any, config: RetrainConfig, run_dir: str | os.PathLike |
         os.replace(tmp, folder / "results.json")
         _plot(summary, folder / "accuracy.png")
     return summary
+
+
+def _circuit_accuracy(net: nn.Module, data, device: str, config: RetrainConfig) -> float:
+    """Accuracy with the LUT forward (what the hardware computes), whatever mode trains."""
+    if config.forward == "lut":
+        return evaluate(net, data, device)
+    set_mode(net, "lut")
+    try:
+        return evaluate(net, data, device)
+    finally:
+        set_mode(net, config.forward)
 
 
 def _swap_multiplier(qat: nn.Module, mult: Multiplier, config: RetrainConfig) -> nn.Module:

@@ -1,0 +1,104 @@
+"""Time per training step on a GPU: CIFAR-shaped ResNet-18, batch 128, random data, for
+fp32, exact QAT and the approximate forward/backward modes, 7- and 8-bit; counts the host
+synchronisations inside a step (``torch.cuda.set_sync_debug_mode``).
+
+Run: ``python benchmarks/bench_training_gpu.py [--steps N] [--model resnet18|resnet20]``.
+The fp32 step measured in the same run is the baseline of the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import torch
+
+from appmult_char import simulate
+from appmult_char.generators import multiplier
+from appmult_char.nn import approximate, calibrate
+from appmult_char.nn.models import build_model
+
+MODES = {"exact QAT": ("exact", "ste"), "LUT + STE": ("lut", "ste"), "LUT + window": ("lut", "window:4"),
+         "LUT + LUT-1D": ("lut", "lut1d"), "HTP + window": ("htp", "window:4")}
+
+
+def step_time(model, x, y, steps: int) -> tuple[float, int]:
+    """Median ms per step (forward, backward, Adam) and host synchronisations per step."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        optimizer.step()
+
+    for _ in range(2):
+        step()
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        step()
+        torch.cuda.set_sync_debug_mode("default")
+    torch.cuda.synchronize()
+    syncs = sum("synchroniz" in str(w.message) for w in caught)
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        step()
+        torch.cuda.synchronize()
+        times.append(1000 * (time.perf_counter() - t0))
+    return sorted(times)[len(times) // 2], syncs
+
+
+def profile(base, x, y, name: str) -> None:
+    """The ten most expensive operations of one 7-bit training step of mode `name`."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    forward, gradient = MODES[name]
+    model = approximate(base, simulate(multiplier(7, 7, False, 5)), forward=forward, gradient=gradient)
+    calibrate(model, [x[:32]])
+    step_time(model, x, y, 1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    with torch_profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        optimizer.step()
+        torch.cuda.synchronize()
+    print(f"-- profile of one 7-bit {name} step")
+    print(prof.key_averages().table(sort_by="cpu_time_total", row_limit=12, max_name_column_width=40))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--model", default="resnet18")
+    parser.add_argument("--bits", default="7,8")
+    parser.add_argument("--profile", default="", help="comma-separated modes to profile one step of (7-bit)")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    x = torch.randn(128, 3, 32, 32, device="cuda")
+    y = torch.randint(0, 10, (128,), device="cuda")
+    base = build_model(args.model, (3, 32, 32)).cuda()
+    fp32, syncs = step_time(base, x, y, args.steps)
+    print(f"{args.model}, batch 128, {torch.cuda.get_device_name()}")
+    print(f"{'mode':24s} {'ms/step':>9s} {'vs fp32':>8s} {'host syncs':>10s}")
+    print(f"{'fp32':24s} {fp32:9.1f} {1.0:8.1f} {syncs:10d}", flush=True)
+    for name in filter(None, args.profile.split(",")):
+        profile(base, x, y, name)
+    for bits in (int(b) for b in args.bits.split(",")):
+        lut = simulate(multiplier(bits, bits, False, bits - 2))
+        for name, (forward, gradient) in MODES.items():
+            model = approximate(base, lut, forward=forward, gradient=gradient)
+            calibrate(model, [x[:32]])
+            try:
+                ms, syncs = step_time(model, x, y, args.steps)
+                print(f"{f'{bits}-bit {name}':24s} {ms:9.1f} {ms / fp32:8.1f} {syncs:10d}", flush=True)
+            except Exception as exc:  # report and go on: one failing mode must not hide the others
+                print(f"{f'{bits}-bit {name}':24s} failed: {type(exc).__name__}: {str(exc)[:200]}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
