@@ -24,6 +24,7 @@ EXPECTED = {
     "htp": r'(HTP: HTPModel\(l=\d+, k=\d+|"htp": \{)',
     "verify": r'(LUT GEMM == circuit:\s+yes|"lut_equals_circuit": true)',
     "generate": r"\.blif: mul\d+x\d+[us]_\w+, \d+ nodes",
+    "retrain": r'(approximate, retrained\s+[\d.]+ %|"approx_after": )',
 }
 
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .io.blif import format_blif, parse_blif, read_blif, write_blif
     from .lut import ProductLUT, exact_table, operand_values
     from .metrics import ErrorMetrics, ErrorSums
+    from .nn import Multiplier, approximate, calibrate
     from .netlist import Netlist, Node
     from .operands import OperandMap
     from .sim import Simulator, circuit_metrics, evaluate, load_circuit, simulate
@@ -44,6 +45,7 @@ _LAZY = {
     "DrumHTP": "surrogates", "mitchell_lut": "surrogates", "drum_lut": "surrogates",
     "fidelity_report": "surrogates", "model_from_dict": "surrogates",
     "LutGemm": "gemm", "lut_gemm": "gemm",
+    "Multiplier": "nn", "approximate": "nn", "calibrate": "nn",  # need PyTorch
 }
 
 __all__ = ["AppMultError", "AppMultWarning", "InternalError", *_LAZY]
