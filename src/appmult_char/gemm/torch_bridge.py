@@ -1,51 +1,100 @@
 """PyTorch autograd bridge (needs torch): the LUT GEMM in a training graph.
 
-`lut_matmul(a, b, gemm)` (the differentiable counterpart of `gemm.lut_gemm`) takes float tensors that hold integer operand codes (as produced
-by fake quantization with a straight-through rounding), computes the forward pass with
-`gemm`'s LUT kernels and the backward pass through its gradient tables (2-D or LUT-1D),
-on whatever device the tensors are on — CUDA tensors go to the CUDA kernels without a
-host round trip when ``gemm.backend == "cuda"``.
+`lut_matmul(a, b, gemm)` (the differentiable counterpart of `gemm.lut_gemm`) takes float
+tensors that hold integer operand codes (as produced by fake quantization with a
+straight-through rounding), computes the forward pass with `gemm`'s LUT kernels and the
+backward pass through its gradient tables (2-D or LUT-1D), on whatever device the tensors
+are on — CUDA tensors go to the CUDA kernels without a host round trip when
+``gemm.backend == "cuda"``.
+
+Forward and backward are registered as the custom operators ``appmult_char::lut_gemm``
+and ``appmult_char::lut_gemm_backward`` (`torch.library.custom_op`, with fake
+implementations for shape propagation), so `torch.compile` traces through them instead
+of breaking the graph. A `LutGemm` is named in the graph by a registry key.
 """
 
 from __future__ import annotations
+
+from typing import Optional
 
 import torch
 
 from .ops import LutGemm
 
-__all__ = ["LutMatmul", "lut_matmul"]
+__all__ = ["lut_matmul", "register"]
+
+#: LutGemm objects the operators can name (key: id; kept alive while registered).
+_GEMMS: dict[int, LutGemm] = {}
 
 
-class LutMatmul(torch.autograd.Function):
-    """``C = sum_k lut[A, B]`` forward; ``grad_A``, ``grad_B`` through the gradient tables.
-
-    `value`, when given, is the forward result computed another way (a surrogate, the
-    exact product plus noise) whose backward pass still goes through `gemm`'s tables;
-    `dtype` is the result's (float64 holds every integer accumulator exactly)."""
-
-    @staticmethod
-    def forward(ctx, a, b, gemm: LutGemm, value=None, dtype=torch.float32):
-        a_codes = a.detach().round().to(torch.int16).contiguous()
-        b_codes = b.detach().round().to(torch.int16).contiguous()
-        ctx.gemm = gemm
-        ctx.save_for_backward(a_codes, b_codes)
-        if value is not None:
-            return value.detach().to(dtype)
-        return _tensor(gemm.forward(a_codes, b_codes), a).to(dtype)
-
-    @staticmethod
-    def backward(ctx, grad_c):
-        a_codes, b_codes = ctx.saved_tensors
-        grad_a, grad_b = ctx.gemm.backward(a_codes, b_codes, grad_c.detach().to(torch.float32).contiguous())
-        return _tensor(grad_a, grad_c), _tensor(grad_b, grad_c), None, None, None
+@torch.compiler.disable
+def _store(key: int, gemm: LutGemm) -> None:
+    _GEMMS[key] = gemm
 
 
-def _tensor(result, like):
+def register(gemm: LutGemm) -> int:
+    """The key under which the operators find `gemm` (registered on first use, outside any
+    compiled graph: a model compiled with ``fullgraph=True`` needs one eager call first)."""
+    key = id(gemm)
+    if _GEMMS.get(key) is not gemm:
+        _store(key, gemm)
+    return key
+
+
+def _codes(x: torch.Tensor) -> torch.Tensor:
+    return x.detach().round().to(torch.int16).contiguous()
+
+
+def _tensor(result, like: torch.Tensor) -> torch.Tensor:
     """A torch tensor on `like`'s device (CPU kernels return NumPy arrays)."""
     return result if isinstance(result, torch.Tensor) else torch.as_tensor(result, device=like.device)
 
 
+@torch.library.custom_op("appmult_char::lut_gemm", mutates_args=())
+def _forward(a: torch.Tensor, b: torch.Tensor, gemm_key: int, value: Optional[torch.Tensor]) -> torch.Tensor:
+    """``sum_k lut[a, b]`` as float64 (exact for every integer accumulator), or `value` when given."""
+    if value is not None:
+        return value.detach().to(torch.float64).clone()
+    return _tensor(_GEMMS[gemm_key].forward(_codes(a), _codes(b)), a).to(torch.float64)
+
+
+@_forward.register_fake
+def _(a, b, gemm_key, value):
+    return a.new_empty((a.shape[0], b.shape[1]), dtype=torch.float64)
+
+
+@torch.library.custom_op("appmult_char::lut_gemm_backward", mutates_args=())
+def _backward_op(a: torch.Tensor, b: torch.Tensor, grad: torch.Tensor, gemm_key: int) -> tuple[torch.Tensor,
+                                                                                                   torch.Tensor]:
+    """``(grad_a, grad_b)`` through the gradient tables, float32."""
+    grad_a, grad_b = _GEMMS[gemm_key].backward(_codes(a), _codes(b), grad.detach().to(torch.float32).contiguous())
+    return _tensor(grad_a, grad).to(torch.float32).clone(), _tensor(grad_b, grad).to(torch.float32).clone()
+
+
+@_backward_op.register_fake
+def _(a, b, grad, gemm_key):
+    return a.new_empty(a.shape, dtype=torch.float32), b.new_empty(b.shape, dtype=torch.float32)
+
+
+def _setup_context(ctx, inputs, output):
+    a, b, gemm_key, _ = inputs
+    ctx.save_for_backward(a, b)
+    ctx.gemm_key = gemm_key
+
+
+def _autograd_backward(ctx, grad):
+    a, b = ctx.saved_tensors
+    grad_a, grad_b = _backward_op(a, b, grad, ctx.gemm_key)
+    return grad_a.to(a.dtype), grad_b.to(b.dtype), None, None
+
+
+_forward.register_autograd(_autograd_backward, setup_context=_setup_context)
+
+
 def lut_matmul(a: "torch.Tensor", b: "torch.Tensor", gemm: LutGemm, value: "torch.Tensor | None" = None,
                dtype: "torch.dtype" = torch.float32) -> "torch.Tensor":
-    """Differentiable LUT GEMM of float tensors holding operand codes (see `LutMatmul`)."""
-    return LutMatmul.apply(a, b, gemm, value, dtype)
+    """Differentiable ``C (M, N) = sum_k lut[a, b]`` of 2-D float tensors ``a (M, K)``,
+    ``b (K, N)`` holding operand codes; `value`, when given, is the forward result computed
+    another way (a surrogate, the exact product plus noise) whose backward pass still goes
+    through `gemm`'s tables; `dtype` is the result's (float64 holds every integer sum exactly)."""
+    return _forward(a, b, register(gemm), value).to(dtype)

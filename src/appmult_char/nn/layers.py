@@ -130,7 +130,8 @@ class ApproxLayer(nn.Module):
             acc = acc - zw_g * x_g.double().sum(1, keepdim=True) - zx * w_g.double().sum(1) + K * zx * zw_g
             outs.append(acc * (sx * (sw[g * per:(g + 1) * per] if sw.numel() > 1 else sw)))
         y = (torch.cat(outs, dim=1) if groups > 1 else outs[0]).to(cols.dtype)
-        if y.requires_grad and y.device.type == "cpu":  # on a GPU the check would synchronise every step
+        # on a GPU the check would synchronise every step; compiled graphs cannot branch on data
+        if y.requires_grad and y.device.type == "cpu" and not torch.compiler.is_compiling():
             y.register_hook(self._check_gradient)
         return y
 
