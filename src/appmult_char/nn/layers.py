@@ -100,6 +100,8 @@ class ApproxLayer(nn.Module):
     def _products(self, xq: torch.Tensor, wq: torch.Tensor) -> torch.Tensor:
         """``Σ_k f(xq[i, k], wq[j, k])`` (float64) for codes ``xq (R, K)``, ``wq (C, K)``."""
         if self.forward_mode == "exact":
+            if self._float32_exact(xq.shape[1]):  # every partial sum is an integer below 2^24
+                return (xq @ wq.t()).double()
             return xq.double() @ wq.double().t()
         from ..gemm.torch_bridge import lut_matmul
 
@@ -114,6 +116,21 @@ class ApproxLayer(nn.Module):
             value = exact + K * model.mean_ + math.sqrt(K) * model.std_ * noise
         return lut_matmul(xq.contiguous(), wq.t().contiguous(), gemm, value, torch.float64)
 
+    def _float32_exact(self, K: int) -> bool:
+        """Whether a float32 product of `K`-long code rows is exact (and float32 matrix
+        products are not allowed to round through TF32)."""
+        a, b = self.act_quant, self.weight_quant
+        peak = K * max(-a.qmin, a.qmax) * max(-b.qmin, b.qmax)
+        return peak < (1 << 24) and torch.get_float32_matmul_precision() == "highest"
+
+    @staticmethod
+    def _code_sum(codes: torch.Tensor, quant: Quantizer, dim: int, keepdim: bool = False) -> torch.Tensor:
+        """Exact float64 sums of code rows: in float32 when every partial sum stays below
+        2^24 (no float64 copy of the matrix), else in float64."""
+        if codes.shape[dim] * max(-quant.qmin, quant.qmax) < (1 << 24):
+            return codes.sum(dim, keepdim=keepdim).double()
+        return codes.sum(dim, keepdim=keepdim, dtype=torch.float64)
+
     def _affine(self, cols: torch.Tensor, weight2d: torch.Tensor, groups: int = 1) -> torch.Tensor:
         """``y (R, C)`` of input columns ``(R, K·groups)`` and a weight ``(C, K)`` (see the
         module docstring); groups split the columns and the output channels alike."""
@@ -127,7 +144,8 @@ class ApproxLayer(nn.Module):
             x_g, w_g = xq[:, g * K:(g + 1) * K], wq[g * per:(g + 1) * per]
             zw_g = zw[g * per:(g + 1) * per] if zw.numel() > 1 else zw
             acc = self._products(x_g, w_g)
-            acc = acc - zw_g * x_g.double().sum(1, keepdim=True) - zx * w_g.double().sum(1) + K * zx * zw_g
+            x_sum = self._code_sum(x_g, self.act_quant, 1, keepdim=True)
+            acc = acc - zw_g * x_sum - zx * self._code_sum(w_g, self.weight_quant, 1) + K * zx * zw_g
             outs.append(acc * (sx * (sw[g * per:(g + 1) * per] if sw.numel() > 1 else sw)))
         y = (torch.cat(outs, dim=1) if groups > 1 else outs[0]).to(cols.dtype)
         # on a GPU the check would synchronise every step; compiled graphs cannot branch on data

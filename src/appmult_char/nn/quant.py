@@ -68,11 +68,12 @@ class Quantizer(nn.Module):
         return self.observer == "current" or self.lo.numel() > 0
 
     def _extremes(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = x.detach().to(torch.float64)
+        x = x.detach()  # extremes in the tensor's own dtype (exact), then float64: no full-size copy
         if self.channel_axis is None:
-            return x.min().clamp(max=0.0), x.max().clamp(min=0.0)
-        flat = x.transpose(0, self.channel_axis).reshape(x.shape[self.channel_axis], -1)
-        return flat.min(dim=1).values.clamp(max=0.0), flat.max(dim=1).values.clamp(min=0.0)
+            lo, hi = torch.aminmax(x)
+        else:
+            lo, hi = torch.aminmax(x.transpose(0, self.channel_axis).reshape(x.shape[self.channel_axis], -1), dim=1)
+        return lo.to(torch.float64).clamp(max=0.0), hi.to(torch.float64).clamp(min=0.0)
 
     def observe(self, x: torch.Tensor) -> None:
         lo, hi = self._extremes(x)

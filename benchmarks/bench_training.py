@@ -1,9 +1,10 @@
-"""Time per training step on a GPU: CIFAR-shaped ResNet-18, batch 128, random data, for
-fp32, exact QAT and the approximate forward/backward modes, 7- and 8-bit; counts the host
-synchronisations inside a step (``torch.cuda.set_sync_debug_mode``).
+"""Time per training step: CIFAR-shaped ResNet-18 (or -20), random data, for fp32, exact
+QAT and the approximate forward/backward modes, 7- and 8-bit; on a GPU it also counts the
+host synchronisations inside a step (``torch.cuda.set_sync_debug_mode``).
 
-Run: ``python benchmarks/bench_training_gpu.py [--steps N] [--model resnet18|resnet20]``.
-The fp32 step measured in the same run is the baseline of the ratios.
+Run: ``python benchmarks/bench_training.py [--device cuda|cpu] [--steps N] [--model
+resnet18|resnet20] [--batch B]`` (GPU record: batch 128, ResNet-18; CPU: batch 32,
+ResNet-20). The fp32 step measured in the same run is the baseline of the ratios.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ MODES = {"exact QAT": ("exact", "ste"), "LUT + STE": ("lut", "ste"), "LUT + wind
          "LUT + LUT-1D": ("lut", "lut1d"), "HTP + window": ("htp", "window:4")}
 
 
+def _sync(x) -> None:
+    if x.is_cuda:
+        torch.cuda.synchronize()
+
+
 def step_time(model, x, y, steps: int) -> tuple[float, int]:
     """Median ms per step (forward, backward, Adam) and host synchronisations per step."""
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -35,19 +41,21 @@ def step_time(model, x, y, steps: int) -> tuple[float, int]:
 
     for _ in range(2):
         step()
-    torch.cuda.synchronize()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        torch.cuda.set_sync_debug_mode("warn")
-        step()
-        torch.cuda.set_sync_debug_mode("default")
-    torch.cuda.synchronize()
-    syncs = sum("synchroniz" in str(w.message) for w in caught)
+    _sync(x)
+    syncs = -1
+    if x.is_cuda:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+            step()
+            torch.cuda.set_sync_debug_mode("default")
+        torch.cuda.synchronize()
+        syncs = sum("synchroniz" in str(w.message) for w in caught)
     times = []
     for _ in range(steps):
         t0 = time.perf_counter()
         step()
-        torch.cuda.synchronize()
+        _sync(x)
         times.append(1000 * (time.perf_counter() - t0))
     return sorted(times)[len(times) // 2], syncs
 
@@ -62,11 +70,12 @@ def profile(base, x, y, name: str) -> None:
     calibrate(model, [x[:32]])
     step_time(model, x, y, 1)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    with torch_profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if x.is_cuda else [])
+    with torch_profile(activities=activities) as prof:
         optimizer.zero_grad()
         torch.nn.functional.cross_entropy(model(x), y).backward()
         optimizer.step()
-        torch.cuda.synchronize()
+        _sync(x)
     print(f"-- profile of one 7-bit {name} step")
     print(prof.key_averages().table(sort_by="cpu_time_total", row_limit=12, max_name_column_width=40))
 
@@ -75,15 +84,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--model", default="resnet18")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--bits", default="7,8")
     parser.add_argument("--profile", default="", help="comma-separated modes to profile one step of (7-bit)")
     args = parser.parse_args()
     torch.manual_seed(0)
-    x = torch.randn(128, 3, 32, 32, device="cuda")
-    y = torch.randint(0, 10, (128,), device="cuda")
-    base = build_model(args.model, (3, 32, 32)).cuda()
+    x = torch.randn(args.batch, 3, 32, 32, device=args.device)
+    y = torch.randint(0, 10, (args.batch,), device=args.device)
+    base = build_model(args.model, (3, 32, 32)).to(args.device)
     fp32, syncs = step_time(base, x, y, args.steps)
-    print(f"{args.model}, batch 128, {torch.cuda.get_device_name()}")
+    where = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    print(f"{args.model}, batch {args.batch}, {where} (host syncs: -1 = not counted off a GPU)")
     print(f"{'mode':24s} {'ms/step':>9s} {'vs fp32':>8s} {'host syncs':>10s}")
     print(f"{'fp32':24s} {fp32:9.1f} {1.0:8.1f} {syncs:10d}", flush=True)
     for name in filter(None, args.profile.split(",")):
