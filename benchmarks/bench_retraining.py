@@ -16,7 +16,6 @@ import statistics
 import sys
 import time
 import warnings
-from pathlib import Path
 
 from _common import REFDATA, ROOT
 
@@ -89,7 +88,7 @@ def main() -> None:
     seeds = range(args.seeds)
     luts = multipliers(args.quick)
     started = time.perf_counter()
-    rows, records = [], {}
+    rows = []
     methods = {"STE": lambda w: ("ste", "lut"), "window W*": lambda w: (f"window:{w}", "lut"),
                "LUT-1D": lambda w: ("lut1d", "lut"), "HTP fwd + window W*": lambda w: (f"window:{w}", "htp")}
     for dataset in DATASETS:

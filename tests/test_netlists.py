@@ -100,7 +100,7 @@ def _hierarchical_multiplier(n: int, *, dead_port: bool = True, define_false_in:
     top.append(".subckt ppgen " + " ".join(f"a{i}={x}" for i, x in enumerate(a)) + " "
                + " ".join(f"b{i}={x}" for i, x in enumerate(b)) + " " + " ".join(f"{q}={q}" for q in pp))
     acc = [f"pp_0_{j}" for j in range(n)] + ["$false"]
-    top.append(f".names pp_0_0 p[0]\n1 1")
+    top.append(".names pp_0_0 p[0]\n1 1")
     for i in range(1, n):
         s = [f"s{i}_{j}" for j in range(n + 1)]
         pins = [f"x{j}={acc[j + 1]}" for j in range(n)] + [f"y{j}=pp_{i}_{j}" for j in range(n)]

@@ -4,10 +4,13 @@ its gradient tables per method, an optional surrogate, and the LUT GEMM per devi
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._errors import AppMultError
 from ..lut import ProductLUT
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["Multiplier", "GradientSpec", "parse_gradient"]
 
