@@ -47,9 +47,9 @@ def retrain(circuit: str, dataset: str, model_name: str | None, gradient: str, f
     quantization-aware training with the exact multiplier, the swap to CIRCUIT (accuracy
     before retraining), retraining (accuracy after); every stage with the same optimizer.
 
-    \\b
+    \b
     Examples:
-      appmult-char retrain circuits/mul7x7u_trunc5.blif --gradient window:4 -o runs/w4
+      appmult-char retrain circuits/mul7x7u_trunc5.blif --gradient window:4 -o out/w4
       appmult-char retrain circuits/mul8x8s_exact.blif --signed --dataset mnist1d --gradient ste
     """
     from ..nn.multiplier import Multiplier
