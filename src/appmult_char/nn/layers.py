@@ -19,8 +19,9 @@ with the zero-point terms exact (the affine form of `appmult_char.gemm.layers`) 
 
 Backward: through the multiplier's gradient tables (``ste``, ``window[:W]``,
 ``lut1d[:W]``) for the ``lut``, ``htp`` and ``noise`` modes, exact for ``exact``.
-Accumulators are float64, which holds every integer sum exactly. Convolutions unfold the
-codes (one im2col buffer per group; padding is the code of a real zero).
+Accumulators are float64, which holds every integer sum exactly. Convolutions quantize
+their input once and unfold the centred codes ``q - z`` (zero padding is then the code of
+a real zero).
 """
 
 from __future__ import annotations
@@ -100,9 +101,8 @@ class ApproxLayer(nn.Module):
     def _products(self, xq: torch.Tensor, wq: torch.Tensor) -> torch.Tensor:
         """``Σ_k f(xq[i, k], wq[j, k])`` (float64) for codes ``xq (R, K)``, ``wq (C, K)``."""
         if self.forward_mode == "exact":
-            if self._float32_exact(xq.shape[1]):  # every partial sum is an integer below 2^24
-                return (xq @ wq.t()).double()
-            return xq.double() @ wq.double().t()
+            a, b = self.act_quant, self.weight_quant
+            return _integer_matmul(xq, wq, max(-a.qmin, a.qmax) * max(-b.qmin, b.qmax))
         from ..gemm.torch_bridge import lut_matmul
 
         gemm = self.multiplier.gemm(self.gradient, xq.device.type)
@@ -116,13 +116,6 @@ class ApproxLayer(nn.Module):
             value = exact + K * model.mean_ + math.sqrt(K) * model.std_ * noise
         return lut_matmul(xq.contiguous(), wq.t().contiguous(), gemm, value, torch.float64)
 
-    def _float32_exact(self, K: int) -> bool:
-        """Whether a float32 product of `K`-long code rows is exact (and float32 matrix
-        products are not allowed to round through TF32)."""
-        a, b = self.act_quant, self.weight_quant
-        peak = K * max(-a.qmin, a.qmax) * max(-b.qmin, b.qmax)
-        return peak < (1 << 24) and torch.get_float32_matmul_precision() == "highest"
-
     @staticmethod
     def _code_sum(codes: torch.Tensor, quant: Quantizer, dim: int, keepdim: bool = False) -> torch.Tensor:
         """Exact float64 sums of code rows: in float32 when every partial sum stays below
@@ -131,32 +124,55 @@ class ApproxLayer(nn.Module):
             return codes.sum(dim, keepdim=keepdim).double()
         return codes.sum(dim, keepdim=keepdim, dtype=torch.float64)
 
-    def _affine(self, cols: torch.Tensor, weight2d: torch.Tensor, groups: int = 1) -> torch.Tensor:
-        """``y (R, C)`` of input columns ``(R, K·groups)`` and a weight ``(C, K)`` (see the
-        module docstring); groups split the columns and the output channels alike."""
-        xq, sx, zx = self.act_quant(cols)
+    def _affine(self, cx: torch.Tensor, sx: torch.Tensor, zx: torch.Tensor, weight2d: torch.Tensor,
+                groups: int = 1) -> torch.Tensor:
+        """``y (R, C)`` of centred activation codes ``cx = q_x - z_x`` in columns
+        ``(R, K·groups)`` (scale `sx`, zero point `zx`) and a weight ``(C, K)`` (see the
+        module docstring); groups split the columns and the output channels alike.
+
+        The exact mode is ``s_x s_w Σ_k (q_x - z_x)(q_w - z_w)``: the same integer as the
+        zero-point form, so both round identically in float64."""
         wq, sw, zw = self.weight_quant(weight2d)
         sw, zw = sw.reshape(-1), zw.reshape(-1)
         C, K = weight2d.shape
         outs = []
         per = C // groups
         for g in range(groups):
-            x_g, w_g = xq[:, g * K:(g + 1) * K], wq[g * per:(g + 1) * per]
+            c_g, w_g = cx[:, g * K:(g + 1) * K], wq[g * per:(g + 1) * per]
             zw_g = zw[g * per:(g + 1) * per] if zw.numel() > 1 else zw
-            acc = self._products(x_g, w_g)
-            x_sum = self._code_sum(x_g, self.act_quant, 1, keepdim=True)
-            acc = acc - zw_g * x_sum - zx * self._code_sum(w_g, self.weight_quant, 1) + K * zx * zw_g
+            if self.forward_mode == "exact":
+                a, b = self.act_quant, self.weight_quant
+                acc = _integer_matmul(c_g, w_g - zw_g[:, None].to(w_g.dtype), (a.qmax - a.qmin) * (b.qmax - b.qmin))
+            else:
+                x_g = c_g + zx.to(c_g.dtype)
+                acc = self._products(x_g, w_g)
+                x_sum = self._code_sum(x_g, self.act_quant, 1, keepdim=True)
+                acc = acc - zw_g * x_sum - zx * self._code_sum(w_g, self.weight_quant, 1) + K * zx * zw_g
             outs.append(acc * (sx * (sw[g * per:(g + 1) * per] if sw.numel() > 1 else sw)))
-        y = (torch.cat(outs, dim=1) if groups > 1 else outs[0]).to(cols.dtype)
+        y = (torch.cat(outs, dim=1) if groups > 1 else outs[0]).to(cx.dtype)
         # on a GPU the check would synchronise every step; compiled graphs cannot branch on data
         if y.requires_grad and y.device.type == "cpu" and not torch.compiler.is_compiling():
             y.register_hook(self._check_gradient)
         return y
 
+    def _centred_input(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Centred codes ``q - z`` of the input (a real zero is 0), its scale and zero point."""
+        xq, sx, zx = self.act_quant(x)
+        return xq - zx.to(xq.dtype), sx, zx
+
     def _check_gradient(self, grad: torch.Tensor) -> None:
         if not torch.isfinite(grad).all():
             raise AppMultError(f"a non-finite gradient reached an approximate layer ({self.multiplier.name}); "
                                "lower the learning rate or check the loss")
+
+
+def _integer_matmul(x: torch.Tensor, w: torch.Tensor, peak: int) -> torch.Tensor:
+    """``x @ w.T`` of integer-valued rows as exact float64, where `peak` bounds each
+    elementwise product: in float32 when every partial sum stays below 2^24 (and float32
+    products may not round through TF32), else in float64."""
+    if x.shape[1] * peak < (1 << 24) and torch.get_float32_matmul_precision() == "highest":
+        return (x @ w.t()).double()
+    return x.double() @ w.double().t()
 
 
 def _htp_products(mult: Multiplier, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -182,7 +198,8 @@ class ApproxLinear(ApproxLayer):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         lead = x.shape[:-1]
-        y = self._affine(x.reshape(-1, self.in_features), self.weight)
+        cx, sx, zx = self._centred_input(x.reshape(-1, self.in_features))
+        y = self._affine(cx, sx, zx, self.weight)
         if self.bias is not None:
             y = y + self.bias
         return y.reshape(*lead, self.out_features)
@@ -216,16 +233,16 @@ class _ApproxConv(ApproxLayer):
         kernel, stride = self._as2d(self.kernel_size), self._as2d(self.stride)
         padding, dilation = (0, *self.padding) if self.dims == 1 else self.padding, self._as2d(self.dilation)
         out_hw = [(x.shape[2 + d] + 2 * padding[d] - dilation[d] * (kernel[d] - 1) - 1) // stride[d] + 1 for d in (0, 1)]
-        cols = self._columns(x, kernel, stride, padding, dilation)  # (n*L, C*kh*kw), channel-major per group
-        y = self._affine(cols, self.weight.reshape(self.out_channels, -1), self.groups)
+        cx, sx, zx = self._centred_input(x)  # quantized before unfolding: once per input value, not per tap
+        cols = self._columns(cx, kernel, stride, padding, dilation)  # (n*L, C*kh*kw), channel-major per group
+        y = self._affine(cols, sx, zx, self.weight.reshape(self.out_channels, -1), self.groups)
         if self.bias is not None:
             y = y + self.bias
         y = y.reshape(n, out_hw[0] * out_hw[1], self.out_channels).transpose(1, 2).reshape(n, self.out_channels, *out_hw)
         return y.squeeze(2) if self.dims == 1 else y
 
     def _columns(self, x, kernel, stride, padding, dilation) -> torch.Tensor:
-        """im2col of `x` with padding by a real zero: the input is quantized after
-        unfolding, and zero-padded values quantize to the zero point."""
+        """im2col of centred codes `x`; their zero padding is the code of a real zero."""
         cols = F.unfold(x, kernel, dilation=dilation, padding=padding, stride=stride)  # (n, C*kh*kw, L)
         return cols.transpose(1, 2).reshape(-1, cols.shape[1])
 
