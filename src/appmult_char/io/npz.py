@@ -18,13 +18,27 @@ from ._files import atomic_output
 __all__ = ["save_npz", "load_npz", "save_gradients_npz", "load_gradients_npz"]
 
 
+def _write_archive(fh, fields: dict) -> None:
+    """An uncompressed ``.npz`` of `fields`, in order; a callable value is called when its
+    entry is written (so it can be computed while the entries before it are)."""
+    with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, value in fields.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as entry:
+                np.lib.format.write_array(entry, np.asanyarray(value() if callable(value) else value),
+                                          allow_pickle=False)
+
+
 def save_npz(lut: ProductLUT, path) -> None:
-    """Write `lut` with its widths, signedness, name, source and content hash."""
-    with atomic_output(path) as fh:
-        np.savez(
-            fh, lut=lut.table, n=lut.a_bits, m=lut.b_bits, signed=lut.signed, output_bits=lut.output_bits,
-            name=lut.name, source=lut.source or "", hash=lut.hash,
-        )
+    """Write `lut` with its widths, signedness, name, source and content hash (hashed in a
+    thread while the table is written: both release the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        digest = pool.submit(lambda: lut.hash)
+        with atomic_output(path) as fh:
+            _write_archive(fh, dict(lut=lut.table, n=lut.a_bits, m=lut.b_bits, signed=lut.signed,
+                                    output_bits=lut.output_bits, name=lut.name, source=lut.source or "",
+                                    hash=digest.result))
 
 
 def _read_fields(path) -> dict:
@@ -71,7 +85,7 @@ def save_gradients_npz(tables: GradientTables | Gradient1D, path) -> None:
         arrays = dict(method=tables.method, boundary=tables.boundary or "", grad_a=tables.grad_a,
                       grad_b=tables.grad_b, grad_a_q=grad_a_q, grad_b_q=grad_b_q)
     with atomic_output(path) as fh:
-        np.savez(fh, **common, **arrays)
+        _write_archive(fh, {**common, **arrays})
 
 
 def load_gradients_npz(path) -> GradientTables | Gradient1D:
