@@ -53,11 +53,7 @@ def simulate(files: tuple[str, ...], output: str | None, fmt: str | None, backen
     if clash is not None:
         raise AppMultError("two inputs would write the same output file; simulate them into separate folders",
                            os.fspath(clash))
-    with Progress("reading", len(files), unit="circuits") as bar:
-        sims = []
-        for path in files:
-            sims.append(circuit_simulator(path, backend=backend, status=bar.step, **mapping))
-            bar.update(1)
+    sims = _read(files, backend, mapping)
     if output is not None and several:
         is_folder(output)
     written: list[str] = []
@@ -80,6 +76,16 @@ def simulate(files: tuple[str, ...], output: str | None, fmt: str | None, backen
         raise
 
 
+def _read(files: tuple[str, ...], backend: str, mapping: dict) -> list:
+    """The `Simulator` of every input, read and compiled before any work is written."""
+    sims = []
+    with Progress("reading", len(files), unit="circuits") as bar:
+        for path in files:
+            sims.append(circuit_simulator(path, backend=backend, status=bar.step, **mapping))
+            bar.update(1)
+    return sims
+
+
 _SHOWN = ("er", "med", "nmed", "nmed_pow2", "mred", "mse", "wce", "wcre", "bias", "std",
           "mae_percent", "wce_percent", "ep", "mre", "wcre_percent")
 
@@ -100,11 +106,7 @@ def metrics(files: tuple[str, ...], as_json: bool, **mapping: Any) -> None:
       appmult-char metrics circuits/mul8x8u_trunc6.blif
       appmult-char metrics circuits/mul12x12u_exact.blif --json
     """
-    with Progress("reading", len(files), unit="circuits") as bar:
-        sims = []
-        for path in files:
-            sims.append(circuit_simulator(path, status=bar.step, **mapping))
-            bar.update(1)
+    sims = _read(files, "auto", mapping)
     total = sum(1 << (sim.a_bits + sim.b_bits) for sim in sims)
     results = []
     with Progress("metrics", total, unit="pairs") as bar:
@@ -134,17 +136,14 @@ def info(files: tuple[str, ...], as_json: bool, **mapping: Any) -> None:
       appmult-char info circuits/mul8*.blif --json
     """
     rows = []
-    with Progress("reading", len(files), unit="circuits") as bar:
-        for path in files:
-            sim = circuit_simulator(path, backend="numpy", status=bar.step, **mapping)
-            nl, ops = sim.netlist, sim.operands
-            rows.append({
-                "file": os.fspath(path), "model": nl.name, **nl.stats(),
-                "a": [nl.inputs[i] for i in ops.a_inputs], "b": [nl.inputs[i] for i in ops.b_inputs],
-                "product": [nl.outputs[i] for i in ops.outputs], "tied_constants": nl.tied, "swept_nodes": nl.swept,
-                "word_ops": sim.program.size, "slots": sim.program.nslots,
-            })
-            bar.update(1)
+    for path, sim in zip(files, _read(files, "numpy", mapping)):
+        nl, ops = sim.netlist, sim.operands
+        rows.append({
+            "file": os.fspath(path), "model": nl.name, **nl.stats(),
+            "a": [nl.inputs[i] for i in ops.a_inputs], "b": [nl.inputs[i] for i in ops.b_inputs],
+            "product": [nl.outputs[i] for i in ops.outputs], "tied_constants": nl.tied, "swept_nodes": nl.swept,
+            "word_ops": sim.program.size, "slots": sim.program.nslots,
+        })
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

@@ -15,6 +15,7 @@ of breaking the graph. A `LutGemm` is named in the graph by a registry key.
 
 from __future__ import annotations
 
+import weakref
 from typing import Optional
 
 import torch
@@ -23,21 +24,28 @@ from .ops import LutGemm
 
 __all__ = ["lut_matmul", "register"]
 
-#: LutGemm objects the operators can name (key: id; kept alive while registered).
-_GEMMS: dict[int, LutGemm] = {}
+#: LutGemm objects the operators can name (key: id). Weak: a registered GEMM lives as long
+#: as its owner (a `Multiplier`, a layer) holds it, so registering never leaks tables.
+_GEMMS: "weakref.WeakValueDictionary[int, LutGemm]" = weakref.WeakValueDictionary()
 
 
 @torch.compiler.disable
-def _store(key: int, gemm: LutGemm) -> None:
+def _store(gemm: LutGemm) -> int:
+    key = id(gemm)
     _GEMMS[key] = gemm
+    gemm._torch_key = key
+    return key
 
 
 def register(gemm: LutGemm) -> int:
-    """The key under which the operators find `gemm` (registered on first use, outside any
-    compiled graph: a model compiled with ``fullgraph=True`` needs one eager call first)."""
-    key = id(gemm)
-    if _GEMMS.get(key) is not gemm:
-        _store(key, gemm)
+    """The key under which the operators find `gemm`, registered on first use outside any
+    compiled graph (a model compiled with ``fullgraph=True`` needs one eager call first;
+    compiled code then only reads the key the GEMM carries)."""
+    key = getattr(gemm, "_torch_key", None)
+    if torch.compiler.is_compiling():
+        return key if key is not None else _store(gemm)
+    if key is None or _GEMMS.get(key) is not gemm:  # new, or a copy carrying its original's key
+        key = _store(gemm)
     return key
 
 
