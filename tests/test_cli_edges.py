@@ -202,7 +202,7 @@ def test_ctrl_c_during_streamed_metrics_is_one_line_and_130():
     _interrupt_when(proc, lambda: any(line.startswith("metrics:") for line in lines))
     proc.wait(60)
     reader.join(60)
-    assert proc.returncode == 130
+    assert proc.returncode == 130, "\n".join(lines)
     assert [line for line in lines if line and not line.startswith("metrics:")] == ["interrupted"]
 
 
@@ -231,6 +231,36 @@ def test_ctrl_c_during_start_up_is_one_line_and_130():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 130 and proc.stderr.strip() == "interrupted", proc.stderr
+
+
+def test_ctrl_c_swallowed_by_a_library_callback_still_stops_the_command(tmp_path):
+    """Ctrl-C while a library runs Python code that catches every exception (as a ctypes
+    callback does while Numba writes its cache): the command still ends at once with 130,
+    one line, and its unfinished output removed."""
+    code = (
+        "import sys, time\n"
+        "from appmult_char import sim\n"
+        "from appmult_char.io._files import atomic_output\n"
+        "def metrics(self, progress=None):\n"
+        f"    with atomic_output({str(tmp_path / 'out.txt')!r}) as fh:\n"
+        "        fh.write(b'partial')\n"
+        "        print('ready', file=sys.stderr, flush=True)\n"
+        "        for _ in range(3000):\n"
+        "            try:\n"
+        "                time.sleep(0.01)\n"
+        "            except BaseException:\n"
+        "                pass\n"
+        "sim.Simulator.metrics = metrics\n"
+        f"sys.argv = ['appmult-char', 'metrics', {TRUNC6!r}]\n"
+        "from appmult_char.cli import run\n"
+        "run()\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr.readline() == "ready\n"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130 and err.strip() == "interrupted", err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_an_error_raised_while_handling_ctrl_c_counts_as_the_interrupt(monkeypatch):

@@ -3,6 +3,10 @@
 Errors in the user's input print as one ``error: file:line: problem`` line with exit
 status 1 (no traceback); warnings as ``warning: …`` lines; Ctrl-C as one line with exit
 status 130, also while the program starts, and never leaves a partial output file.
+The console entry point `run` takes SIGINT itself (`_on_interrupt`): a KeyboardInterrupt
+raised inside a compiler callback (Numba's cache writer, a ctypes callback) can be
+swallowed or turned into an unrelated error, so the handler removes the pending
+temporary files and exits at once instead of raising.
 Library modules are imported inside the commands so that ``--help`` and small jobs
 start fast. The group is `app.main`; one module per command group: `circuits`
 (simulate, metrics, info, generate), `analyses` (gradient, htp), `layers` (verify), `training` (retrain);
@@ -11,6 +15,8 @@ start fast. The group is `app.main`; one module per command group: `circuits`
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 
 __all__ = ["main", "run"]
@@ -37,9 +43,28 @@ def caused_by_interrupt(exc: BaseException) -> bool:
     return False
 
 
+def _on_interrupt(signum, frame) -> None:
+    """SIGINT under `run`: remove unfinished output files, report, exit 130 without
+    unwinding (nothing on the way can swallow or transform the interrupt)."""
+    files = sys.modules.get("appmult_char.io._files")  # not imported: nothing was written
+    if files is not None:
+        files.discard_pending()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, RuntimeError):  # closed, or interrupted mid-write
+            pass
+    os.write(2, b"\ninterrupted\n")
+    os._exit(INTERRUPTED)
+
+
 def run() -> None:
     """The console entry point: the command group, with Ctrl-C during start-up reported
     like Ctrl-C during a command."""
+    try:
+        signal.signal(signal.SIGINT, _on_interrupt)
+    except KeyboardInterrupt:
+        interrupted()
     try:
         from .app import main
 

@@ -10,7 +10,11 @@ from pathlib import Path
 
 from .._errors import AppMultError
 
-__all__ = ["read_text", "atomic_output"]
+__all__ = ["read_text", "atomic_output", "discard_pending"]
+
+#: Temporary files of `atomic_output` not yet renamed into place (what an interrupted
+#: process must remove before it exits).
+_PENDING: set[str] = set()
 
 
 def read_text(path: str | os.PathLike) -> str:
@@ -53,6 +57,7 @@ def atomic_output(path: str | os.PathLike, mode: str = "wb"):
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     except OSError as exc:
         raise AppMultError(f"cannot write: {exc.strerror}", os.fspath(path)) from None
+    _PENDING.add(tmp)
     try:
         with os.fdopen(fd, mode) as fh:
             yield fh
@@ -62,3 +67,12 @@ def atomic_output(path: str | os.PathLike, mode: str = "wb"):
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    finally:
+        _PENDING.discard(tmp)
+
+
+def discard_pending() -> None:
+    """Remove every temporary file that `atomic_output` has not renamed yet."""
+    for tmp in list(_PENDING):
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)

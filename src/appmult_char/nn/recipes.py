@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from .._errors import AppMultError
+from ..io._files import atomic_output
 from ..lut import ProductLUT
 from .convert import approximate, calibrate, set_mode
 from .data import load_dataset
@@ -77,9 +78,8 @@ def train_epoch(model: nn.Module, optimizer, data, generator: torch.Generator, b
 
 
 def _save(path: Path, state: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_output(path) as fh:
+        torch.save(state, fh)
 
 
 def _float_key(config: RetrainConfig) -> dict:
@@ -177,9 +177,8 @@ def retrain(multiplier: Any, config: RetrainConfig, run_dir: str | os.PathLike |
                "seconds_this_session": time.perf_counter() - started}
     if folder is not None:
         checkpoint_now("retrain", config.epochs)
-        tmp = folder / ".results.json.tmp"
-        tmp.write_text(json.dumps(summary, indent=2) + "\n")
-        os.replace(tmp, folder / "results.json")
+        with atomic_output(folder / "results.json", "w") as fh:
+            fh.write(json.dumps(summary, indent=2) + "\n")
         _plot(summary, folder / "accuracy.png")
     return summary
 
@@ -233,8 +232,6 @@ def _plot(summary: dict, path: Path) -> None:
            title=f"{summary['multiplier']['name']}: {c['model']} on {c['dataset']}, {c['forward']} forward, "
                  f"{c['gradient']} backward, seed {c['seed']}")
     ax.legend(fontsize=8)
-    from ..io._files import atomic_output
-
     with atomic_output(path) as fh:
         fig.savefig(fh, dpi=90, format="png")
     plt.close(fig)
