@@ -7,13 +7,14 @@ import numpy as np
 from numba import cuda
 
 from appmult_char import ProductLUT
-from appmult_char.gemm import LutGemm, cuda_kernels
+from appmult_char.gemm import LutGemm, cuda_kernels, cuda_launch
 
 sys.path.insert(0, "benchmarks")
 from bench_gemm_gpu import timed  # noqa: E402
 
 size = 4096
 rng = np.random.default_rng(0)
+ws = cuda_launch.Workspace(None)  # Numba device arrays, default stream
 for bits in (7, 8):
     g = LutGemm(ProductLUT.exact(bits, bits), backend="cuda")
     tables = g.impl.device_tables()
@@ -28,12 +29,12 @@ for bits in (7, 8):
             src = cuda_kernels._bwd_source(tables["kind"], False, tp, tq, warps)
             kernel = cuda_kernels._compile(src, "bwd", **({"max_registers": regs} if regs else {}))
             args = (X, F, V, tables["ga"], np.int64(1 << bits), np.int64((1 << bits) - 1), np.int64((1 << bits) - 1),
-                    np.float32(1 / 16), out)
+                    np.float32(1 / 16), np.int64(1), np.int64(size), out)
             nbytes = tables["ga"].size * tables["ga"].dtype.itemsize
             try:
-                cuda_kernels.set_dynamic_shared(kernel, args, nbytes)
-                grid = ((size + tq - 1) // tq, (size + warps * tp - 1) // (warps * tp), 1)
-                t = timed(lambda: kernel[grid, (32, warps), 0, nbytes](*args), repeat=3, min_total=0.05)
+                grid = (((size + tq - 1) // tq) * ((size + warps * tp - 1) // (warps * tp)), 1, 1)
+                t = timed(lambda: cuda_launch.launch(kernel, grid, (32, warps), nbytes, ws, *args), repeat=3,
+                          min_total=0.05)
             except Exception as exc:  # noqa: BLE001
                 print(f"bwd {bits} tp={tp} tq={tq} warps={warps} regs={regs}: {type(exc).__name__}")
                 continue
@@ -57,9 +58,8 @@ for bits in (7, 8):
         args = (A, B, tables["lut32"], np.int64(1 << bits), np.int64((1 << bits) - 1), np.int64((1 << bits) - 1), out)
         nbytes = tables["lut32"].size * 4
         try:
-            cuda_kernels.set_dynamic_shared(kernel, args, nbytes)
             grid = ((N + 32 * tn - 1) // (32 * tn), (M + ty * tm - 1) // (ty * tm), 1)
-            t = timed(lambda: kernel[grid, (32, ty), 0, nbytes](*args), repeat=3, min_total=0.05)
+            t = timed(lambda: cuda_launch.launch(kernel, grid, (32, ty), nbytes, ws, *args), repeat=3, min_total=0.05)
         except Exception as exc:  # noqa: BLE001
             print(f"fwd-narrow {bits} tm={tm} tn={tn} ty={ty} regs={regs}: {type(exc).__name__}")
             continue

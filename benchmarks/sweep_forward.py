@@ -7,13 +7,14 @@ import numpy as np
 from numba import cuda
 
 from appmult_char import ProductLUT
-from appmult_char.gemm import LutGemm, cuda_kernels
+from appmult_char.gemm import LutGemm, cuda_kernels, cuda_launch
 
 sys.path.insert(0, "benchmarks")
 from bench_gemm_gpu import timed  # noqa: E402
 
 size = int(sys.argv[1]) if len(sys.argv) > 1 else 4096
 rng = np.random.default_rng(0)
+ws = cuda_launch.Workspace(None)  # Numba device arrays, default stream
 for bits in (7, 8):
     g = LutGemm(ProductLUT.exact(bits, bits), backend="cuda")
     tables = g.impl.device_tables()
@@ -30,9 +31,8 @@ for bits in (7, 8):
             args = (A, B, tables["lut32"], np.int64(1 << bits), np.int64((1 << bits) - 1), np.int64((1 << bits) - 1), out)
             nbytes = tables["lut32"].size * 4
             try:
-                cuda_kernels.set_dynamic_shared(kernel, args, nbytes)
                 grid = ((size + 32 * tn - 1) // (32 * tn), (size + ty * tm - 1) // (ty * tm), 1)
-                launch = lambda: kernel[grid, (32, ty), 0, nbytes](*args)
+                launch = lambda: cuda_launch.launch(kernel, grid, (32, ty), nbytes, ws, *args)
                 t = timed(launch, repeat=3, min_total=0.05)
             except Exception as exc:  # noqa: BLE001 - a sweep reports and goes on
                 print(f"{bits} tm={tm} tn={tn} ty={ty} regs={regs}: {type(exc).__name__} {str(exc)[:80]}")

@@ -90,9 +90,10 @@ def test_shape_and_type_errors():
 
 # -- CUDA: the same kernels the GPU runs (simulated in CI, small shapes there) -------------
 
-# One case per kernel configuration (7/8-bit tables, narrow and wide outputs), each one tile.
+# One case per kernel configuration (7/8-bit tables, narrow and wide outputs, 8 and 16
+# lanes per backward reduction), each one tile.
 CUDA_CASES = [(7, 7, False, (1, 9, 40, 65)), (8, 8, True, (1, 5, 37, 9)), (8, 8, False, (1, 3, 17, 65)),
-              (4, 3, True, (2, 70, 5, 3))]
+              (4, 3, True, (2, 70, 5, 3)), (7, 7, True, (1, 3, 9, 300))]
 if not SIMULATOR:  # a real GPU: also shapes that are not multiples of any tile, and larger
     CUDA_CASES += [(7, 7, False, (1, 257, 300, 129)), (8, 8, False, (1, 1000, 517, 999)), (8, 8, True, (3, 65, 129, 255))]
 
@@ -114,6 +115,34 @@ def test_cuda_forward_and_backward(n, m, signed, shape):
     np.testing.assert_allclose(gB, cB, rtol=1e-4, atol=1e-3 * (1 << n))
     exact_A = grad_C.astype(np.float64) @ np.swapaxes(B, 1, 2).astype(np.float64)
     np.testing.assert_allclose(gA, exact_A, rtol=1e-4, atol=1e-3 * (1 << m))
+
+
+def test_cuda_backward_split_reductions_and_tile_loops(monkeypatch):
+    """Weight gradients split into chunks (partial sums added in order) and blocks that
+    loop over several output tiles: forced at a small size by shrinking the chunk floor."""
+    from appmult_char.gemm import cuda_kernels, cuda_launch
+
+    monkeypatch.setattr(cuda_kernels, "MIN_CHUNK", 32)
+    monkeypatch.setattr(cuda_launch, "_SMS", [1])  # 8 resident blocks: 10 row tiles, 7 chunks
+    rng = np.random.default_rng(11)
+    lut = ProductLUT(np.multiply.outer(np.arange(16), np.arange(8)) + rng.integers(-3, 4, (16, 8)), 4, 3)
+    tables = window(lut, 2)
+    A, B = rng.integers(0, 16, (600, 5)), rng.integers(0, 8, (5, 3))
+    G = rng.standard_normal((600, 3)).astype(np.float32)
+    gA, gB = LutGemm(lut, tables, backend="cuda").backward(A, B, G)
+    cA, cB = LutGemm(lut, tables).backward(A, B, G)
+    np.testing.assert_allclose(gA, cA, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(gB, cB, rtol=1e-5, atol=1e-3)
+
+
+@given(st.integers(1, 10**5), st.integers(1, 4), st.integers(1, 10**6), st.integers(1, 2000))
+def test_backward_plan_covers_every_term_once(tiles, batch, length, resident):
+    from appmult_char.gemm.cuda_kernels import MIN_CHUNK, backward_plan
+
+    blocks, splits, chunk = backward_plan(tiles, batch, length, resident)
+    assert 1 <= blocks <= tiles and chunk % 32 == 0
+    assert (splits - 1) * chunk < length <= splits * chunk  # the chunks tile 0..length exactly
+    assert splits == 1 or (chunk >= MIN_CHUNK - 32 and tiles * batch < resident)
 
 
 def test_cuda_approximate_lut_and_device_arrays():

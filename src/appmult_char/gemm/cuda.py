@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from .._errors import AppMultError
-from ..arrays import Array, array_module, like, to_device
+from ..arrays import Array, array_module, like
 from ..gradients.tables import GRADIENT_SCALE
-from . import cuda_kernels
+from . import cuda_kernels, cuda_launch
 from .backend import GemmTables
 
 __all__ = ["CudaGemm", "MAX_GPU_TABLE_BITS"]
@@ -76,69 +76,98 @@ class CudaGemm:
             t["kind"] = kind
         return t
 
+    def _resident(self, nbytes: int, threads: int) -> int:
+        """Blocks of `threads` threads using `nbytes` of shared memory the GPU holds at once."""
+        per_sm = max(1, min(cuda_launch.SHARED_PER_SM // max(nbytes, 1), 2048 // threads))
+        return per_sm * cuda_launch.multiprocessors()
+
     def forward(self, A: Array, B: Array) -> Array:
-        cuda = _cuda()
+        _cuda()
         g = self.gemm
-        A3, B3, shape = g.fold(to_device(A), to_device(B))
+        ws = cuda_launch.Workspace(A)
+        A3, B3, shape = g.fold(ws.operand(A), ws.operand(B))
         tables = self.device_tables()
         batch, M, K = A3.shape
         N = B3.shape[2]
-        out = cuda.device_array((batch, M, N), dtype=g.accumulator(K))
-        kernel, (bm, bn), threads = cuda_kernels.forward_kernel(tables["lut_dtype"], out.dtype, g.a_bits + g.b_bits, N)
+        out = ws.empty((batch, M, N), g.accumulator(K))
+        kernel, (bm, bn), threads = cuda_kernels.forward_kernel(tables["lut_dtype"], np.dtype(g.accumulator(K)),
+                                                                g.a_bits + g.b_bits, N)
         grid = ((N + bn - 1) // bn, (M + bm - 1) // bm, batch)
-        args = (A3, B3, tables["lut32"], np.int64(1 << g.b_bits), np.int64(g.a_mask), np.int64(g.b_mask), out)
-        nbytes = tables["lut32"].size * 4
-        cuda_kernels.set_dynamic_shared(kernel, args, nbytes)
-        kernel[grid, threads, 0, nbytes](*args)
+        cuda_launch.launch(kernel, grid, threads, tables["lut32"].size * 4, ws, A3, B3, tables["lut32"],
+                           np.int64(1 << g.b_bits), np.int64(g.a_mask), np.int64(g.b_mask), out)
         return like(out.reshape(*shape), A)
 
     def backward(self, A: Array, B: Array, grad_C: Array) -> tuple[Array, Array]:
-        cuda = _cuda()
+        _cuda()
         g = self.gemm
-        A3, B3, _ = g.fold(to_device(A), to_device(B))
+        ws = cuda_launch.Workspace(A)
+        A3, B3, _ = g.fold(ws.operand(A), ws.operand(B))
         batch, M, K = A3.shape
         N = B3.shape[2]
-        G3 = to_device(grad_C, np.float32).reshape(batch, M, N)
+        G3 = ws.operand(grad_C, np.float32).reshape(batch, M, N)
         if g.one_dimensional:
             return self._backward_1d(A, B, A3, B3, G3)
         tables = self.device_tables()
-        kernel = cuda_kernels.backward_kernel(tables["kind"], g.a_bits + g.b_bits)
-        nbytes = tables["ga"].size * tables["ga"].dtype.itemsize
-        grad_A = cuda.device_array((batch, M, K), dtype=np.float32)
-        _table_gemm(kernel, G3, A3, B3, tables["ga"], 1 << g.b_bits, g.a_mask, g.b_mask, grad_A, nbytes)
-        grad_Bt = cuda.device_array((batch, N, K), dtype=np.float32)
-        _table_gemm(kernel, _transpose(G3), _transpose(B3), _transpose(A3), tables["gbT"], 1 << g.a_bits,
-                    g.b_mask, g.a_mask, grad_Bt, nbytes)
-        return like(grad_A.reshape(*A.shape), A), like(_transpose(grad_Bt).reshape(*B.shape), A)
+        grad_A = self._table_gemm(ws, G3, A3, B3, tables["ga"], 1 << g.b_bits, g.a_mask, g.b_mask)
+        grad_Bt = self._table_gemm(ws, _transpose(ws, G3), _transpose(ws, B3), _transpose(ws, A3), tables["gbT"],
+                                   1 << g.a_bits, g.b_mask, g.a_mask)
+        return like(grad_A.reshape(*A.shape), A), like(_transpose(ws, grad_Bt).reshape(*B.shape), A)
+
+    def _table_gemm(self, ws, X, F, V, table, stride: int, f_mask: int, v_mask: int):
+        """``out[z,p,q] = sum_l X[z,p,l] * table[F[z,p,q] * stride + V[z,q,l]] / 16``."""
+        batch, P, L = X.shape
+        kernel, (bp, bq), threads = cuda_kernels.backward_kernel(self._tables["kind"], self.gemm.a_bits + self.gemm.b_bits,
+                                                                 cuda_kernels.reduction_lanes(L))
+        Q = F.shape[2]
+        nbytes = table.size * table.dtype.itemsize
+        tiles = ((Q + bq - 1) // bq) * ((P + bp - 1) // bp)
+        blocks, splits, chunk = cuda_kernels.backward_plan(tiles, batch, L, self._resident(nbytes, 32 * threads[1]))
+        out = ws.empty((batch, P, Q), np.float32)
+        part = out if splits == 1 else ws.empty((batch * splits, P, Q), np.float32)
+        cuda_launch.launch(kernel, (blocks, 1, batch * splits), threads, nbytes, ws, X, F, V, table, np.int64(stride),
+                           np.int64(f_mask), np.int64(v_mask), np.float32(1 / GRADIENT_SCALE), np.int64(splits),
+                           np.int64(chunk), part)
+        if splits > 1:
+            n = batch * P * Q
+            cuda_launch.launch(cuda_kernels.sum_kernel(), ((n + 255) // 256, 1, 1), (256, 1), 0, ws, part,
+                               np.int64(splits), out)
+        return out
 
     def _backward_1d(self, A, B, A3, B3, G3):
         g = self.gemm
-        xp = array_module(G3)
-        a = xp.asarray(A3).astype(xp.int64) & g.a_mask
-        b = xp.asarray(B3).astype(xp.int64) & g.b_mask
+        if cuda_launch.Workspace(A).torch:
+            import torch as xp
+
+            a, b = A3.long() & g.a_mask, B3.long() & g.b_mask
+            g_a, g_b = self._vectors_on(A3.device)
+        else:
+            xp = array_module(G3)
+            a = xp.asarray(A3).astype(xp.int64) & g.a_mask
+            b = xp.asarray(B3).astype(xp.int64) & g.b_mask
+            g_a, g_b = (xp.asarray(v) for v in g.vectors_1d())
         grad = xp.asarray(G3)
-        g_a, g_b = (xp.asarray(v) for v in g.vectors_1d())
         grad_A = grad @ xp.swapaxes(g_a[b], 1, 2)
         grad_B = xp.swapaxes(g_b[a], 1, 2) @ grad
         return like(grad_A.reshape(*A.shape), A), like(grad_B.reshape(*B.shape), A)
 
+    def _vectors_on(self, device):
+        """The LUT-1D vectors as torch tensors on `device`, copied there once."""
+        key = ("vectors", str(device))
+        if key not in self._tables:
+            import torch
 
-def _table_gemm(kernel, X, F, V, table, stride, f_mask, v_mask, out, nbytes):
-    kernel, (bp, bq), threads = kernel
-    batch, P, _ = X.shape
-    Q = F.shape[2]
-    grid = ((Q + bq - 1) // bq, (P + bp - 1) // bp, batch)
-    args = (X, F, V, table, np.int64(stride), np.int64(f_mask), np.int64(v_mask), np.float32(1 / GRADIENT_SCALE), out)
-    cuda_kernels.set_dynamic_shared(kernel, args, nbytes)
-    kernel[grid, threads, 0, nbytes](*args)
+            self._tables[key] = tuple(torch.as_tensor(v, device=device) for v in self.gemm.vectors_1d())
+        return self._tables[key]
 
 
-def _transpose(x):
+def _transpose(ws, x):
     """Swap the last two axes of a 3-D device array (a contiguous copy, on the GPU)."""
-    from numba import cuda
-
-    out = cuda.device_array((x.shape[0], x.shape[2], x.shape[1]), dtype=x.dtype)
-    kernel = cuda_kernels.transpose_kernel(x.dtype)
+    out = ws.empty((x.shape[0], x.shape[2], x.shape[1]), _dtype(x))
     grid = ((x.shape[2] + 31) // 32, (x.shape[1] + 31) // 32, x.shape[0])
-    kernel[grid, (32, 8)](x, out)
+    cuda_launch.launch(cuda_kernels.transpose_kernel(_dtype(x)), grid, (32, 8), 0, ws, x, out)
     return out
+
+
+def _dtype(x) -> np.dtype:
+    """The NumPy dtype of a torch tensor or any array with one."""
+    return np.dtype(str(x.dtype).removeprefix("torch.")) if hasattr(x, "is_cuda") else np.dtype(x.dtype)

@@ -12,7 +12,13 @@ Backward, ``out[z,p,q] = scale * sum_l X[z,p,l] * T[F[z,p,q] * stride + V[z,q,l]
 warp owns a small output tile (`BWD_CONFIG`) and its 32 lanes split the reduction index ``l`` (again one
 table row per lookup instruction), finishing with a warp shuffle reduction. The table is
 float32 in shared memory when it fits (7-bit), else 16-bit codes biased by 32768 (8-bit),
-turned into floats with an exponent trick instead of a quarter-rate conversion.
+turned into floats with an exponent trick instead of a quarter-rate conversion. One wave
+of blocks loops over the output tiles, so the table is loaded once per block rather than
+once per tile (input gradients of convolutions have ~10^5 tiles, each a sum over only
+64–512 output channels); when the tiles cannot fill the GPU (weight gradients: few
+outputs, each a sum over ~10^5 positions) the reduction is split into chunks whose
+partial sums `sum_kernel` adds in a fixed order (`backward_plan`), so results do not
+depend on scheduling.
 
 Operand widths, shapes and strides are run-time arguments: nothing is recompiled per
 width. Kernels are generated per (table type, accumulator type) only.
@@ -22,8 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["forward_kernel", "backward_kernel", "transpose_kernel", "forward_config", "FWD_CONFIG", "BWD_CONFIG",
-           "THREADS", "set_dynamic_shared"]
+__all__ = ["forward_kernel", "backward_kernel", "backward_plan", "reduction_lanes", "sum_kernel", "transpose_kernel", "forward_config",
+           "FWD_CONFIG", "BWD_CONFIG", "MIN_CHUNK", "THREADS"]
 
 THREADS = (32, 8)  # transpose blocks
 _BK = 32  # forward k chunk
@@ -79,28 +85,74 @@ def kernel(A, B, lut32, stride, amask, bmask, out):
 '''
 
 _BWD = '''
-def kernel(X, F, V, table, stride, fmask, vmask, scale, out):
+def kernel(X, F, V, table, stride, fmask, vmask, scale, splits, chunk, out):
     s_t = cuda.shared.array(0, {tab_t})
+{red_decl}
     tx = cuda.threadIdx.x
     ty = cuda.threadIdx.y
     tid = ty * 32 + tx
-    z = cuda.blockIdx.z
+    zs = cuda.blockIdx.z
+    z = zs // splits
+    l_lo = (zs - z * splits) * chunk
     zf = z if F.shape[0] > 1 else 0
     zv = z if V.shape[0] > 1 else 0
     P = X.shape[1]
     L = X.shape[2]
     Q = F.shape[2]
+    l_hi = min(L, l_lo + chunk)
     for t in range(tid, table.shape[0], {threads}):
         s_t[t] = table[t]
     cuda.syncthreads()
-    p0 = cuda.blockIdx.y * {bp} + ty * {tp}
-    q0 = cuda.blockIdx.x * {tq}
+    ll = tx % {lanes}
+    tiles_q = (Q + {bq} - 1) // {bq}
+    tiles = tiles_q * ((P + {bp} - 1) // {bp})
+    for tile in range(cuda.blockIdx.x, tiles, cuda.gridDim.x):
+        tile_p = tile // tiles_q
+        p0 = tile_p * {bp} + ty * {tp}
+        q0 = (tile - tile_p * tiles_q) * {bq} + (tx // {lanes}) * {tq}
 {base_init}
-    for l in range(tx, L, 32):
+        for l in range(l_lo + ll, l_hi, {lanes}):
 {xv_loads}
 {fmas}
 {reduce_store}
 '''
+
+#: Backward reductions split over ``l`` in chunks of at least this many terms (32 lanes
+#: x 16 steps) when the output tiles alone cannot fill the GPU (weight gradients: a few
+#: thousand outputs, each a sum over batch x positions).
+MIN_CHUNK = 512
+
+_SUM = '''
+def kernel(part, splits, out):
+    i = cuda.grid(1)
+    Q = out.shape[2]
+    n = out.shape[0] * out.shape[1] * Q
+    if i < n:
+        z = i // (out.shape[1] * Q)
+        r = i - z * out.shape[1] * Q
+        p = r // Q
+        q = r - p * Q
+        w = float32(0)
+        for s in range(splits):
+            w += part[z * splits + s, p, q]
+        out[z, p, q] = w
+'''
+
+
+def backward_plan(tiles: int, batch: int, length: int, resident: int) -> tuple[int, int, int]:
+    """(blocks per batch entry and split, splits, chunk) for a backward product of `tiles`
+    output tiles per batch entry and reductions of `length` terms, on a GPU that holds
+    `resident` blocks at once: one wave of blocks, each looping over tiles (the table is
+    loaded into shared memory once per block, not once per tile); the reduction split
+    into chunks only while the tiles cannot fill that wave."""
+    splits = 1
+    if tiles * batch < resident:
+        splits = max(1, min(-(-resident // (tiles * batch)), length // MIN_CHUNK))
+    chunk = -(-max(length, 1) // splits)
+    chunk = -(-chunk // 32) * 32
+    splits = -(-max(length, 1) // chunk)
+    blocks = max(1, min(tiles, -(-resident // (batch * splits))))
+    return blocks, splits, chunk
 
 
 def forward_config(table_bits: int, columns: int) -> tuple[int, int, int, int]:
@@ -129,47 +181,52 @@ def _fwd_source(lut_t: str, acc_t: str, tm: int, tn: int, ty: int) -> str:
                        macs=macs, store="\n".join(store))
 
 
-def _bwd_source(tab_t: str, simulator: bool, tp: int, tq: int, warps: int) -> str:
-    """Backward kernel source: `warps` warps per block, each owning tp x tq outputs."""
+def _bwd_source(tab_t: str, simulator: bool, tp: int, tq: int, warps: int, lanes: int = 32) -> str:
+    """Backward kernel source: `warps` warps per block; each group of `lanes` lanes of a
+    warp owns tp x tq outputs of a tile and splits their reduction index (fewer lanes per
+    output for short reductions: fewer shuffle steps, more outputs per warp); blocks loop
+    over tiles, and over one chunk of the reduction index."""
     bp = warps * tp
-    base_init = []
-    for r in range(tp):
-        base_init.append(f"    pr{r} = min(p0 + {r}, P - 1)")
-    for c in range(tq):
-        base_init.append(f"    qc{c} = min(q0 + {c}, Q - 1)")
+    base_init = [f"        pr{r} = min(p0 + {r}, P - 1)" for r in range(tp)]
+    base_init += [f"        qc{c} = min(q0 + {c}, Q - 1)" for c in range(tq)]
     for r in range(tp):
         for c in range(tq):
-            base_init.append(f"    f_{r}_{c} = uint32((F[zf, pr{r}, qc{c}] & fmask) * stride)")
-            base_init.append(f"    s_{r}_{c} = float32(0)")
-    xv = [f"        x{r} = X[z, pr{r}, l]" for r in range(tp)]
-    xv += [f"        v{c} = uint32(V[zv, qc{c}, l] & vmask)" for c in range(tq)]
+            base_init.append(f"        f_{r}_{c} = uint32((F[zf, pr{r}, qc{c}] & fmask) * stride)")
+            base_init.append(f"        s_{r}_{c} = float32(0)")
+    xv = [f"            x{r} = X[z, pr{r}, l]" for r in range(tp)]
+    xv += [f"            v{c} = uint32(V[zv, qc{c}, l] & vmask)" for c in range(tq)]
     if tab_t == "float32":
-        fmas = [f"        s_{r}_{c} = float32(s_{r}_{c} + x{r} * s_t[f_{r}_{c} + v{c}])"
+        fmas = [f"            s_{r}_{c} = float32(s_{r}_{c} + x{r} * s_t[f_{r}_{c} + v{c}])"
                 for r in range(tp) for c in range(tq)]
     elif simulator:  # 16-bit codes biased by 32768
-        fmas = [f"        s_{r}_{c} = float32(s_{r}_{c} + x{r} * float32(int32(s_t[f_{r}_{c} + v{c}]) - int32(32768)))"
+        fmas = [f"            s_{r}_{c} = float32(s_{r}_{c} + x{r} * float32(int32(s_t[f_{r}_{c} + v{c}]) - int32(32768)))"
                 for r in range(tp) for c in range(tq)]
     else:  # the same without a slow int-to-float conversion: float(u | 0x4B000000) = 2^23 + u exactly
-        fmas = [f"        s_{r}_{c} = float32(s_{r}_{c} + x{r} * (libdevice.int_as_float(int32(s_t[f_{r}_{c} + v{c}]) "
+        fmas = [f"            s_{r}_{c} = float32(s_{r}_{c} + x{r} * (libdevice.int_as_float(int32(s_t[f_{r}_{c} + v{c}]) "
                 f"| int32(0x4B000000)) - float32(8421376.0)))" for r in range(tp) for c in range(tq)]
     red = []
     if simulator:  # the CUDA simulator has no warp shuffles: the same sums through shared memory
-        red.append(f"    s_red = cuda.shared.array(({warps}, {tp * tq}, 32), float32)")
-        red += [f"    s_red[ty, {r * tq + c}, tx] = s_{r}_{c}" for r in range(tp) for c in range(tq)]
-        red.append("    cuda.syncthreads()")
+        red_decl = f"    s_red = cuda.shared.array(({warps}, {tp * tq}, 32), float32)"
+        red += [f"        s_red[ty, {r * tq + c}, tx] = s_{r}_{c}" for r in range(tp) for c in range(tq)]
+        red.append("        cuda.syncthreads()")
+    else:
+        red_decl = ""
     for r in range(tp):
         for c in range(tq):
             if simulator:
-                red += [f"    w = s_{r}_{c}", "    if tx == 0:", "        for t in range(1, 32):",
-                        f"            w += s_red[ty, {r * tq + c}, t]"]
-            else:
-                red.append(f"    w = s_{r}_{c}")
-                red += [f"    w += cuda.shfl_down_sync(0xFFFFFFFF, w, {o})" for o in (16, 8, 4, 2, 1)]
-            red.append(f"    if tx == 0 and p0 + {r} < P and q0 + {c} < Q:")
-            red.append(f"        out[z, p0 + {r}, q0 + {c}] = w * scale")
-    return _BWD.format(tab_t=tab_t, bp=bp, tp=tp, tq=tq, threads=32 * warps, base_init="\n".join(base_init),
-                       xv_loads="\n".join(xv),
-                       fmas="\n".join(fmas), reduce_store="\n".join(red))
+                red += [f"        w = s_{r}_{c}", "        if ll == 0:", f"            for t in range(1, {lanes}):",
+                        f"                w += s_red[ty, {r * tq + c}, tx + t]"]
+            else:  # within each group of `lanes` lanes; lane ll == 0 reads only its own group
+                red.append(f"        w = s_{r}_{c}")
+                red += [f"        w += cuda.shfl_down_sync(0xFFFFFFFF, w, {o})" for o in (16, 8, 4, 2, 1) if o < lanes]
+            red.append(f"        if ll == 0 and p0 + {r} < P and q0 + {c} < Q:")
+            red.append(f"            out[zs, p0 + {r}, q0 + {c}] = w * scale")
+    if simulator:  # the next tile's partial sums overwrite s_red only after every lane has read it
+        red.append("        cuda.syncthreads()")
+    return _BWD.format(tab_t=tab_t, red_decl=red_decl, bp=bp, bq=tq * (32 // lanes), tp=tp, tq=tq, lanes=lanes,
+                       threads=32 * warps,
+                       base_init="\n".join(base_init), xv_loads="\n".join(xv), fmas="\n".join(fmas),
+                       reduce_store="\n".join(red))
 
 
 _CACHE: dict = {}
@@ -205,16 +262,25 @@ def forward_kernel(lut_dtype: np.dtype, acc_dtype: np.dtype, table_bits: int, co
     return _CACHE[key], (ty * tm, 32 * tn), (32, ty)
 
 
-def backward_kernel(table_kind: str, table_bits: int):
+def reduction_lanes(length: int) -> int:
+    """Lanes that split one output's reduction of `length` terms: 32 for long sums, down to
+    8 for short ones (a convolution's input gradient sums over 64-256 output channels)."""
+    return 32 if length > 512 else 16 if length > 256 else 8
+
+
+def backward_kernel(table_kind: str, table_bits: int, lanes: int = 32):
     """The backward kernel for a float32 table (``"float32"``) or biased 16-bit codes
-    (``"uint16"``) of 2^table_bits entries; returns (kernel, (tile rows, tile columns), threads)."""
+    (``"uint16"``) of 2^table_bits entries, `lanes` lanes per output; returns
+    (kernel, (tile rows, tile columns), threads)."""
     import numba
 
     tp, tq, warps = BWD_CONFIG[14 if table_bits <= 14 else 16]
-    key = ("bwd", table_kind, tp, tq, warps)
+    key = ("bwd", table_kind, tp, tq, warps, lanes)
     if key not in _CACHE:
-        _CACHE[key] = _compile(_bwd_source(table_kind, bool(numba.config.ENABLE_CUDASIM), tp, tq, warps), "backward")
-    return _CACHE[key], (warps * tp, tq), (32, warps)
+        source = _bwd_source(table_kind, bool(numba.config.ENABLE_CUDASIM), tp, tq, warps, lanes)
+        # a register cap that lets every thread of the block start: 64K registers per SM
+        _CACHE[key] = _compile(source, "backward", max_registers=min(255, 65536 // (32 * warps)))
+    return _CACHE[key], (warps * tp, tq * (32 // lanes)), (32, warps)
 
 
 _TRANSPOSE = '''
@@ -242,38 +308,8 @@ def transpose_kernel(dtype: np.dtype):
     return _CACHE[key]
 
 
-_OPTED_IN: dict = {}
-
-
-def set_dynamic_shared(kernel, args, nbytes: int) -> None:
-    """Let `kernel`, compiled for the types of `args`, use `nbytes` of dynamic shared memory.
-
-    Beyond 48 KB of shared memory in all, the CUDA driver needs an explicit opt-in per
-    function (``CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES``); Numba has no public
-    call for it, so this goes through the compiled function's driver handle.
-    """
-    import numba
-    from numba import cuda
-
-    if numba.config.ENABLE_CUDASIM or nbytes == 0:
-        return
-    signature = tuple(numba.typeof(a) for a in args)
-    compiled = kernel.compile(signature)
-    cufunc = compiled._codelibrary.get_cufunc()
-    if _OPTED_IN.get(id(cufunc), 0) >= nbytes:
-        return
-    from cuda.bindings import driver as cudadrv
-
-    handle = cufunc.handle
-    if isinstance(handle, cudadrv.CUkernel):  # library-loaded kernel: its function in this context
-        err, handle = cudadrv.cuKernelGetFunction(handle)
-        if int(err) != 0:
-            raise RuntimeError(f"cuKernelGetFunction failed: {err}")
-    elif not isinstance(handle, cudadrv.CUfunction):
-        handle = cudadrv.CUfunction(int(getattr(handle, "value", handle)))
-    attribute = cudadrv.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
-    err, = cudadrv.cuFuncSetAttribute(handle, attribute, nbytes)
-    if int(err) != 0:
-        raise RuntimeError(f"cuFuncSetAttribute({nbytes} bytes) failed: {err}")
-    _OPTED_IN[id(cufunc)] = nbytes
-    cuda.synchronize()
+def sum_kernel():
+    """``out[z, p, q] = sum_s part[z * splits + s, p, q]`` (float32, in order of ``s``)."""
+    if "sum" not in _CACHE:
+        _CACHE["sum"] = _compile(_SUM, "sum")
+    return _CACHE["sum"]

@@ -76,7 +76,7 @@ def _backward_op(a: torch.Tensor, b: torch.Tensor, grad: torch.Tensor, gemm_key:
                                                                                                    torch.Tensor]:
     """``(grad_a, grad_b)`` through the gradient tables, float32."""
     grad_a, grad_b = _GEMMS[gemm_key].backward(_codes(a), _codes(b), grad.detach().to(torch.float32).contiguous())
-    return _tensor(grad_a, grad).to(torch.float32).clone(), _tensor(grad_b, grad).to(torch.float32).clone()
+    return _tensor(grad_a, grad).to(torch.float32), _tensor(grad_b, grad).to(torch.float32)  # fresh: no alias
 
 
 @_backward_op.register_fake

@@ -1,0 +1,234 @@
+"""Launching the generated CUDA kernels: where their arrays come from, which stream they
+run on, and a launch that costs a few microseconds of host time.
+
+A `Workspace` is made per GEMM call from its first operand. For PyTorch CUDA tensors,
+outputs and scratch arrays come from PyTorch's caching allocator (no ``cudaMalloc`` or
+synchronising ``cudaFree`` per call) and kernels run on PyTorch's current stream of that
+device; for other device arrays (CuPy, Numba) and NumPy operands, Numba device arrays
+on the default stream.
+
+`launch` compiles a kernel once per argument signature and, on a GPU, starts it with one
+``cuLaunchKernel`` on arguments packed as Numba lays them out (an array is meminfo,
+parent, size, itemsize, data pointer, shape, strides in bytes; an ``int64`` or
+``float32`` scalar is itself). Numba's own launch path converts every argument through
+``__cuda_array_interface__`` and pointer-attribute queries, hundreds of microseconds per
+GEMM. Under Numba's CUDA simulator (CI) kernels are called through Numba instead.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Workspace", "launch", "set_dynamic_shared", "multiprocessors", "simulated"]
+
+#: Shared memory one block may use on the GPUs the kernels are tuned for (Hopper: 227 KB).
+SHARED_PER_SM = 227 * 1024
+
+
+def simulated() -> bool:
+    import numba
+
+    return bool(numba.config.ENABLE_CUDASIM)
+
+
+_SMS: list[int] = []
+
+
+def multiprocessors() -> int:
+    """Streaming multiprocessors of the current device (2 under the simulator)."""
+    if not _SMS:
+        from numba import cuda
+
+        _SMS.append(2 if simulated() else int(cuda.get_current_device().MULTIPROCESSOR_COUNT))
+    return _SMS[0]
+
+
+def _is_torch(x: Any) -> bool:
+    return type(x).__module__.split(".")[0] == "torch"
+
+
+class Workspace:
+    """Allocation and stream for the kernels of one GEMM call on `template`'s kind of array."""
+
+    def __init__(self, template: Any):
+        self.torch = _is_torch(template) and template.is_cuda
+        if self.torch:
+            import torch
+
+            self._torch = torch
+            self.device = template.device
+            self.stream = torch.cuda.current_stream(self.device).cuda_stream
+        else:
+            self.device = None
+            self.stream = 0
+
+    def empty(self, shape: tuple[int, ...], dtype) -> Any:
+        dtype = np.dtype(dtype)
+        if self.torch:
+            return self._torch.empty(shape, dtype=_TORCH_DTYPES[dtype.name](), device=self.device)
+        from numba import cuda
+
+        return cuda.device_array(shape, dtype=dtype)
+
+    def operand(self, x: Any, dtype=None) -> Any:
+        """`x` as an array the kernels take: a torch tensor as it is (made contiguous), any
+        other device array as a Numba view, a NumPy array copied to the device."""
+        if self.torch:
+            if not _is_torch(x):  # a NumPy or other device array beside torch operands
+                x = self._torch.as_tensor(x, device=self.device)
+            if dtype is not None and _TORCH_DTYPES[np.dtype(dtype).name]() != x.dtype:
+                from .._errors import AppMultError
+
+                raise AppMultError(f"device array of {x.dtype} where {np.dtype(dtype)} is needed")
+            return x.contiguous()
+        from ..arrays import to_device
+
+        return to_device(x, dtype)
+
+
+def _torch_dtype(name: str):
+    def get():
+        import torch
+
+        return getattr(torch, name)
+
+    return get
+
+
+_TORCH_DTYPES = {name: _torch_dtype(name) for name in ("int8", "uint8", "int16", "uint16", "int32", "int64",
+                                                        "float32", "float64")}
+_NUMPY_OF_TORCH: dict = {}
+
+
+def _describe(x: Any) -> tuple[int, tuple, tuple, np.dtype]:
+    """(data pointer, shape, strides in bytes, dtype) of a device array."""
+    if _is_torch(x):
+        if not _NUMPY_OF_TORCH:
+            import torch
+
+            _NUMPY_OF_TORCH.update({getattr(torch, n): np.dtype(n) for n in _TORCH_DTYPES})
+        dtype = _NUMPY_OF_TORCH[x.dtype]
+        size = dtype.itemsize
+        return x.data_ptr(), tuple(x.shape), tuple(s * size for s in x.stride()), dtype
+    face = x.__cuda_array_interface__
+    dtype = np.dtype(face["typestr"])
+    shape = tuple(face["shape"])
+    strides = face.get("strides")
+    if strides is None:
+        strides, step = [], dtype.itemsize
+        for n in reversed(shape):
+            strides.append(step)
+            step *= n
+        strides = tuple(reversed(strides))
+    return face["data"][0], shape, tuple(strides), dtype
+
+
+def _contiguous(shape: tuple, strides: tuple, itemsize: int) -> bool:
+    step = itemsize
+    for n, s in zip(reversed(shape), reversed(strides)):
+        if n > 1 and s != step:
+            return False
+        step *= n
+    return True
+
+
+_TYPES: dict = {}
+
+
+def _numba_type(key):
+    if key not in _TYPES:
+        from numba import types
+
+        if key[0] == "array":
+            _, name, ndim, layout = key
+            _TYPES[key] = types.Array(getattr(types, name), ndim, layout)
+        else:
+            _TYPES[key] = getattr(types, key[0])
+    return _TYPES[key]
+
+
+def _scalar_slot(v: Any) -> tuple[str, int]:
+    if isinstance(v, np.float32):
+        return "float32", struct.unpack("<I", struct.pack("<f", float(v)))[0]
+    if isinstance(v, (np.int64, int)):
+        return "int64", int(v)
+    raise TypeError(f"kernel arguments are device arrays, np.int64 or np.float32, not {type(v).__name__}")
+
+
+_NAMES: dict = {}  # dtype -> its name (numpy's dtype.name property is slow)
+_FUNCTIONS: dict = {}  # (kernel id, signature key) -> (compiled kernel, CUfunction handle)
+_OPTED_IN: dict = {}  # CUfunction handle -> dynamic shared bytes allowed
+_OFFSETS = np.arange(0, 8 * 64, 8, dtype=np.uint64)
+
+
+def _driver():
+    from cuda.bindings import driver
+
+    return driver
+
+
+def _function(kernel, key: tuple, signature: tuple):
+    entry = _FUNCTIONS.get((id(kernel), key))
+    if entry is None:
+        compiled = kernel.compile(signature)
+        cufunc = compiled._codelibrary.get_cufunc()
+        driver = _driver()
+        handle = cufunc.handle
+        if isinstance(handle, driver.CUkernel):  # library-loaded kernel: its function in this context
+            err, handle = driver.cuKernelGetFunction(handle)
+            if int(err) != 0:
+                raise RuntimeError(f"cuKernelGetFunction failed: {err}")
+        elif not isinstance(handle, driver.CUfunction):
+            handle = driver.CUfunction(int(getattr(handle, "value", handle)))
+        entry = _FUNCTIONS[(id(kernel), key)] = (kernel, handle)  # the kernel kept alive with its id
+    return entry[1]
+
+
+def set_dynamic_shared(handle, nbytes: int) -> None:
+    """Let a compiled kernel use `nbytes` of dynamic shared memory.
+
+    Beyond 48 KB of shared memory in all, the CUDA driver needs an explicit opt-in per
+    function (``CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES``); Numba has no public
+    call for it, so this goes through the compiled function's driver handle.
+    """
+    if nbytes == 0 or _OPTED_IN.get(int(handle), 0) >= nbytes:
+        return
+    driver = _driver()
+    attribute = driver.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+    err, = driver.cuFuncSetAttribute(handle, attribute, nbytes)
+    if int(err) != 0:
+        raise RuntimeError(f"cuFuncSetAttribute({nbytes} bytes) failed: {err}")
+    _OPTED_IN[int(handle)] = nbytes
+
+
+def launch(kernel, grid: tuple[int, int, int], block: tuple[int, int], shared: int, workspace: Workspace,
+           *args: Any) -> None:
+    """Run `kernel` (a ``numba.cuda.jit`` function) on `args` — device arrays of
+    `workspace`'s kind or Numba's, and ``np.int64`` / ``np.float32`` scalars — with
+    `shared` bytes of dynamic shared memory, on the workspace's stream."""
+    if simulated():
+        kernel[grid, block, 0, shared](*args)
+        return
+    key, slots = [], []
+    for v in args:
+        if isinstance(v, (np.generic, int)):
+            kind, slot = _scalar_slot(v)
+            key.append((kind,))
+            slots.append(slot)
+        else:
+            ptr, shape, strides, dtype = _describe(v)
+            layout = "C" if _contiguous(shape, strides, dtype.itemsize) else "A"
+            key.append(("array", _NAMES.get(dtype) or _NAMES.setdefault(dtype, dtype.name), len(shape), layout))
+            slots += [0, 0, math.prod(shape), dtype.itemsize, ptr, *shape, *strides]
+    key = tuple(key)
+    handle = _function(kernel, key, tuple(_numba_type(k) for k in key))
+    set_dynamic_shared(handle, shared)
+    values = np.array([v & 0xFFFFFFFFFFFFFFFF for v in slots], dtype=np.uint64)
+    pointers = values.ctypes.data + _OFFSETS[:len(slots)]
+    err, = _driver().cuLaunchKernel(handle, *grid, *block, 1, shared, workspace.stream, pointers.ctypes.data, 0)
+    if int(err) != 0:
+        raise RuntimeError(f"cuLaunchKernel failed: {err}")
