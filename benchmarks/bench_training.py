@@ -3,8 +3,10 @@ QAT and the approximate forward/backward modes, 7- and 8-bit; on a GPU it also c
 host synchronisations inside a step (``torch.cuda.set_sync_debug_mode``).
 
 Run: ``python benchmarks/bench_training.py [--device cuda|cpu] [--steps N] [--model
-resnet18|resnet20] [--batch B]`` (GPU record: batch 128, ResNet-18; CPU: batch 32,
-ResNet-20). The fp32 step measured in the same run is the baseline of the ratios.
+resnet18|resnet20] [--batch B] [--modes "exact QAT,LUT + window"] [--compile]`` (GPU
+record: batch 128, ResNet-18; CPU: batch 32, ResNet-20). ``--compile`` runs every model,
+the fp32 baseline included, through ``torch.compile`` (the time to compile is reported
+apart). The fp32 step measured in the same run is the baseline of the ratios.
 """
 
 from __future__ import annotations
@@ -60,6 +62,18 @@ def step_time(model, x, y, steps: int) -> tuple[float, int]:
     return sorted(times)[len(times) // 2], syncs
 
 
+def _compiled(model, x, y, enabled: bool):
+    """`model`, through ``torch.compile`` when `enabled` (compiled by one timed training step)."""
+    if not enabled:
+        return model
+    compiled = torch.compile(model)
+    t0 = time.perf_counter()
+    torch.nn.functional.cross_entropy(compiled(x), y).backward()
+    _sync(x)
+    print(f"  (compiled in {time.perf_counter() - t0:.0f} s)", flush=True)
+    return compiled
+
+
 def profile(base, x, y, name: str) -> None:
     """The ten most expensive operations of one 7-bit training step of mode `name`."""
     from torch.profiler import ProfilerActivity
@@ -88,12 +102,14 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--bits", default="7,8")
     parser.add_argument("--profile", default="", help="comma-separated modes to profile one step of (7-bit)")
+    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated modes to time")
+    parser.add_argument("--compile", action="store_true", help="torch.compile every model first")
     args = parser.parse_args()
     torch.manual_seed(0)
     x = torch.randn(args.batch, 3, 32, 32, device=args.device)
     y = torch.randint(0, 10, (args.batch,), device=args.device)
     base = build_model(args.model, (3, 32, 32)).to(args.device)
-    fp32, syncs = step_time(base, x, y, args.steps)
+    fp32, syncs = step_time(_compiled(base, x, y, args.compile), x, y, args.steps)
     where = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"{args.model}, batch {args.batch}, {where} (host syncs: -1 = not counted off a GPU)")
     print(f"{'mode':24s} {'ms/step':>9s} {'vs fp32':>8s} {'host syncs':>10s}")
@@ -102,11 +118,12 @@ def main() -> None:
         profile(base, x, y, name)
     for bits in (int(b) for b in args.bits.split(",")):
         lut = simulate(multiplier(bits, bits, False, bits - 2))
-        for name, (forward, gradient) in MODES.items():
+        for name in filter(None, args.modes.split(",")):
+            forward, gradient = MODES[name]
             model = approximate(base, lut, forward=forward, gradient=gradient)
             calibrate(model, [x[:32]])
             try:
-                ms, syncs = step_time(model, x, y, args.steps)
+                ms, syncs = step_time(_compiled(model, x, y, args.compile), x, y, args.steps)
                 print(f"{f'{bits}-bit {name}':24s} {ms:9.1f} {ms / fp32:8.1f} {syncs:10d}", flush=True)
             except Exception as exc:  # report and go on: one failing mode must not hide the others
                 print(f"{f'{bits}-bit {name}':24s} failed: {type(exc).__name__}: {str(exc)[:200]}", flush=True)
