@@ -15,7 +15,7 @@ from __future__ import annotations
 from ._errors import AppMultError
 from .netlist import Netlist, Node
 
-__all__ = ["exact_multiplier", "truncated_multiplier", "multiplier"]
+__all__ = ["exact_multiplier", "truncated_multiplier", "broken_array_multiplier", "multiplier"]
 
 _XOR3 = ("100", "010", "001", "111")
 _MAJ = ("11-", "1-1", "-11")
@@ -31,10 +31,17 @@ class _NetlistBuilder:
         return name
 
 
-def multiplier(a_bits: int, b_bits: int, signed: bool = False, truncate: int = 0, name: str | None = None) -> Netlist:
-    """An a_bits x b_bits multiplier dropping partial products of weight < 2^truncate (0: exact)."""
+def multiplier(a_bits: int, b_bits: int, signed: bool = False, truncate: int = 0, name: str | None = None, *,
+               break_rows: int = 0) -> Netlist:
+    """An a_bits x b_bits array multiplier dropping the partial products ``a_i b_j`` of
+    weight ``2^(i+j) < 2^truncate`` (a vertical break, 0: exact) and those of the rows
+    ``j < break_rows`` (a horizontal break) — the broken-array multiplier of Mahdiani et
+    al. ("Bio-inspired imprecise computational blocks for efficient VLSI implementation of
+    soft-computing applications", IEEE TCAS-I 2010) with both break levels."""
     if a_bits < 1 or b_bits < 1:
         raise AppMultError(f"operand widths must be at least 1, got {a_bits} x {b_bits}")
+    if not 0 <= break_rows <= b_bits:
+        raise AppMultError(f"break_rows must be 0..{b_bits} for {b_bits}-bit b operands, got {break_rows}")
     width = a_bits + b_bits
     b = _NetlistBuilder()
     a_in = [f"A[{i}]" for i in range(a_bits)]
@@ -44,7 +51,7 @@ def multiplier(a_bits: int, b_bits: int, signed: bool = False, truncate: int = 0
     for i in range(a_bits):
         for j in range(b_bits):
             k = i + j
-            if k < truncate:
+            if k < truncate or j < break_rows:
                 continue
             inverted = signed and (i == a_bits - 1) != (j == b_bits - 1)
             if inverted:  # -x*2^k == (1-x)*2^k - 2^k
@@ -78,12 +85,21 @@ def multiplier(a_bits: int, b_bits: int, signed: bool = False, truncate: int = 0
         outputs.append(out)
     kind = "s" if signed else "u"
     default = f"mul{a_bits}x{b_bits}{kind}_exact" if not truncate else f"mul{a_bits}x{b_bits}{kind}_trunc{truncate}"
+    if break_rows:
+        default = f"mul{a_bits}x{b_bits}{kind}_bam{truncate}_{break_rows}"
     return Netlist(name or default, a_in + b_in, outputs, b.nodes)
 
 
 def exact_multiplier(a_bits: int, b_bits: int, signed: bool = False) -> Netlist:
     """Exact a_bits x b_bits multiplier (Baugh-Wooley when signed)."""
     return multiplier(a_bits, b_bits, signed)
+
+
+def broken_array_multiplier(a_bits: int, b_bits: int, vertical: int, horizontal: int,
+                            signed: bool = False) -> Netlist:
+    """Broken-array multiplier: no partial products of weight below ``2^vertical`` nor in
+    the ``horizontal`` lowest rows (see `multiplier`)."""
+    return multiplier(a_bits, b_bits, signed, vertical, break_rows=horizontal)
 
 
 def truncated_multiplier(a_bits: int, b_bits: int, truncate: int, signed: bool = False) -> Netlist:

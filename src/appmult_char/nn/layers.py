@@ -73,6 +73,9 @@ class ApproxLayer(nn.Module):
                                       channel_axis=0 if weight_quant == "per_channel" else None)
         self.register_buffer("multiplier_hash", _hash_tensor(m.hash))
         self.noise_generator: torch.Generator | None = None
+        #: Called as ``f(layer, x_codes (R, K*groups), w_codes (C, K), column_scale (C,), groups, y)``
+        #: by every forward pass when set (`appmult_char.select` records counting matrices).
+        self.product_observer: Any = None
 
     def set_mode(self, forward: str | None = None, gradient: Any = None) -> None:
         """Change the forward mode and/or the backward gradient."""
@@ -150,6 +153,9 @@ class ApproxLayer(nn.Module):
                 acc = acc - zw_g * x_sum - zx * self._code_sum(w_g, self.weight_quant, 1) + K * zx * zw_g
             outs.append(acc * (sx * (sw[g * per:(g + 1) * per] if sw.numel() > 1 else sw)))
         y = (torch.cat(outs, dim=1) if groups > 1 else outs[0]).to(cx.dtype)
+        if self.product_observer is not None:  # codes and scales of this product (multiplier selection)
+            scale = (sx * sw).reshape(-1).expand(C)
+            self.product_observer(self, cx + zx.to(cx.dtype), wq, scale, groups, y)
         # on a GPU the check would synchronise every step; compiled graphs cannot branch on data
         if y.requires_grad and y.device.type == "cpu" and not torch.compiler.is_compiling():
             y.register_hook(self._check_gradient)

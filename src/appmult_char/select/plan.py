@@ -1,0 +1,118 @@
+"""The whole selection: statistics, estimates, energies, the program; and its result."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from .._errors import AppMultError
+from .energy import activity_pdp
+from .estimate import LayerStatistics, first_order, layer_statistics
+from .ilp import smallest_budget, solve
+from .library import Candidate
+
+__all__ = ["Plan", "select_multipliers", "OBJECTIVES"]
+
+#: ``abs``: minimise the summed magnitudes of the estimated loss changes (a first-order
+#: estimate's sign says little about a large error); ``signed``: the estimates as they are
+#: (the published formulation).
+OBJECTIVES = ("abs", "signed")
+
+
+@dataclass
+class Plan:
+    """An assignment of candidates to layers, with what it was chosen from."""
+
+    assignment: dict[str, str]
+    budget: float
+    energy_ratio: float
+    estimates: dict[str, dict[str, float]]
+    energies: dict[str, dict[str, float]]
+    objective: str
+    meta: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"assignment": self.assignment, "budget": self.budget, "energy_ratio": self.energy_ratio,
+                "objective": self.objective, "estimates": self.estimates, "energies": self.energies, **self.meta}
+
+    def save(self, path: str | os.PathLike) -> None:
+        from ..io._files import atomic_output
+
+        with atomic_output(path, "w") as fh:
+            fh.write(json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def _energy_per_multiplication(candidates: list[Candidate], stats: dict[str, LayerStatistics],
+                               table: dict[str, float] | None) -> dict[str, dict[str, float]]:
+    """``{layer: {candidate: energy of the layer's multiplications}}``."""
+    out: dict[str, dict[str, float]] = {}
+    for name, s in stats.items():
+        row = {}
+        for c in candidates:
+            if c.widths != s.widths:
+                continue
+            if table is not None:
+                if c.name not in table:
+                    raise AppMultError(f"the energy table has no row for {c.name}")
+                pdp = table[c.name]
+            elif c.netlist is not None:
+                pdp = activity_pdp(c.netlist, s.counts)
+            else:
+                raise AppMultError(f"{c.name} has no netlist to estimate its energy from: give an energy table")
+            row[c.name] = pdp * s.multiplications
+        out[name] = row
+    return out
+
+
+def select_multipliers(model, candidates: list[Candidate], batches: Iterable, budget: float, *,
+                       energy_table: dict[str, float] | None = None, objective: str = "abs",
+                       loss: Callable | None = None, exact: str | None = None) -> Plan:
+    """Choose a candidate for every approximate layer of `model` minimising the estimated
+    loss change, with the layers' energy at most `budget` times their energy with the
+    `exact` candidate (default: the library's exact multiplier of each format, found by
+    its error matrix being zero)."""
+    if objective not in OBJECTIVES:
+        raise AppMultError(f"objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
+    if not budget > 0:
+        raise AppMultError(f"the energy budget must be a ratio > 0, got {budget}")
+    stats = layer_statistics(model, batches, loss)
+    estimates = first_order(stats, candidates)
+    energies = _energy_per_multiplication(candidates, stats, energy_table)
+    reference = _reference_energy(candidates, stats, energies, exact)
+    layers = list(stats)
+    names = [estimates[l][0] for l in layers]
+    costs = [np.abs(estimates[l][1]) if objective == "abs" else estimates[l][1] for l in layers]
+    cost_energy = [np.array([energies[l][n] for n in names[i]]) for i, l in enumerate(layers)]
+    total = sum(reference.values())
+    low = smallest_budget(cost_energy) / total
+    if low > budget * (1 + 1e-12):
+        raise AppMultError(f"no assignment fits the energy budget {budget:.4g}: the smallest feasible budget with "
+                           f"this library is {low:.4g}")
+    choice = solve(costs, cost_energy, budget * total)
+    assignment = {l: names[i][k] for i, (l, k) in enumerate(zip(layers, choice))}
+    used = sum(energies[l][assignment[l]] for l in layers)
+    return Plan(assignment, budget, used / total,
+                {l: dict(zip(names[i], map(float, estimates[l][1]))) for i, l in enumerate(layers)},
+                energies, objective, {"smallest_budget": low})
+
+
+def _reference_energy(candidates, stats, energies, exact: str | None) -> dict[str, float]:
+    from .library import error_matrix
+
+    out = {}
+    for l, s in stats.items():
+        if exact is not None:
+            if exact not in energies[l]:
+                raise AppMultError(f"the reference multiplier {exact} does not fit layer {l}")
+            out[l] = energies[l][exact]
+            continue
+        exacts = [c.name for c in candidates if c.widths == s.widths and not error_matrix(c.lut).any()]
+        if not exacts:
+            raise AppMultError(f"the library has no exact {s.a_bits}x{s.b_bits} multiplier to measure the budget "
+                               f"against (layer {l}); add one or name the reference")
+        out[l] = energies[l][exacts[0]]
+    return out

@@ -1,0 +1,194 @@
+"""Multiplier selection (`appmult_char.select`): counting matrices against per-output
+brute force, first-order estimates against the linearised loss change autograd gives
+through an error-injected layer, the program against exhaustive search, the netlist
+activity against plain evaluation, and one clear error per bad input."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from appmult_char import AppMultError, ProductLUT, simulate
+from appmult_char.generators import broken_array_multiplier
+from appmult_char.nn import ApproxConv2d, ApproxLinear, Multiplier, approximate, calibrate
+from appmult_char.select import (activity_pdp, code_counts, counting_matrix, counting_matrix_torch, error_matrix,
+                                 exhaustive, first_order, generated_library, layer_statistics, read_energy_table,
+                                 select_multipliers, solve)
+from appmult_char.select.energy import _node_values
+
+
+def _signed_value(v: int, bits: int) -> int:
+    return v - (1 << bits) if v >> (bits - 1) & 1 else v
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_broken_array_multiplier_keeps_exactly_the_unbroken_partial_products(signed):
+    n, m, vertical, horizontal = 4, 3, 2, 1
+    lut = simulate(broken_array_multiplier(n, m, vertical, horizontal, signed), signed=signed)
+    for a, b in itertools.product(range(1 << n), range(1 << m)):
+        total = 0
+        for i, j in itertools.product(range(n), range(m)):
+            if i + j >= vertical and j >= horizontal:
+                sign = -1 if signed and (i == n - 1) != (j == m - 1) else 1
+                total += sign * (a >> i & 1) * (b >> j & 1) << (i + j)
+        expected = _signed_value(total % (1 << (n + m)), n + m) if signed else total
+        assert lut.table[a, b] == expected, (a, b)
+
+
+def _brute_counting(x, w, g, a_bits, b_bits):
+    """Per output (r, c): the count of every code pair in its sum, weighted by g[r, c]."""
+    G = np.zeros((1 << a_bits, 1 << b_bits))
+    for r in range(x.shape[0]):
+        for c in range(w.shape[0]):
+            counts = np.zeros_like(G)
+            for k in range(x.shape[1]):
+                counts[x[r, k] % (1 << a_bits), w[c, k] % (1 << b_bits)] += 1
+            G += g[r, c] * counts
+    return G
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_counting_matrix_equals_per_output_counting(signed):
+    rng = np.random.default_rng(1)
+    lo_a, hi_a = (-8, 8) if signed else (0, 16)
+    x = rng.integers(lo_a, hi_a, (11, 7))
+    w = rng.integers(-4 if signed else 0, 4 if signed else 8, (5, 7))
+    g = rng.standard_normal((11, 5))
+    expected = _brute_counting(x, w, g, 4, 3)
+    np.testing.assert_allclose(counting_matrix(x, w, g, 4, 3), expected, rtol=1e-12, atol=1e-12)
+    got = counting_matrix_torch(torch.tensor(x), torch.tensor(w), torch.tensor(g), 4, 3).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(code_counts(x, w, 4, 3), _brute_counting(x, w, np.ones((11, 5)), 4, 3))
+
+
+def _error_lut(a_bits, b_bits, signed, seed):
+    exact = ProductLUT.exact(a_bits, b_bits, signed)
+    noise = np.random.default_rng(seed).integers(-5, 6, exact.table.shape)
+    return ProductLUT(exact.table.astype(np.int64) + noise, a_bits, b_bits, signed, name=f"noisy{seed}")
+
+
+LAYERS = {
+    "linear": lambda m: ApproxLinear(12, 5, m, forward="exact"),
+    "conv": lambda m: ApproxConv2d(4, 6, 3, m, stride=2, padding=1, groups=2, forward="exact"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(LAYERS))
+@pytest.mark.parametrize("signed,weight_quant", [(False, "per_channel"), (True, "per_tensor")])
+def test_first_order_estimate_is_the_linearised_loss_change(kind, signed, weight_quant):
+    torch.manual_seed(0)
+    layer = LAYERS[kind](Multiplier(ProductLUT.exact(5, 4, signed)))
+    layer.weight_quant.channel_axis = 0 if weight_quant == "per_channel" else None
+    model = nn.Sequential(layer, nn.Flatten()).double()
+    x = torch.randn(6, 12, dtype=torch.float64) if kind == "linear" else torch.randn(3, 4, 6, 5, dtype=torch.float64)
+    calibrate(model, [x])
+    width = model(x).shape[1]
+    target = torch.randint(0, width, (x.shape[0],))
+    loss = nn.functional.cross_entropy
+    stats = layer_statistics(model, [(x, target)])["0"]
+    y = model(x).detach().requires_grad_()
+    g, = torch.autograd.grad(loss(y, target), y)
+    for seed in range(3):
+        lut = _error_lut(5, 4, signed, seed)
+        approx = copy.deepcopy(model)
+        approx[0].multiplier = Multiplier(lut)
+        approx[0].set_mode("lut")
+        linearised = float((g * (approx(x) - model(x))).sum().detach())
+        estimate = float((stats.gradient_counts * error_matrix(lut)).sum())
+        assert estimate == pytest.approx(linearised, rel=1e-9, abs=1e-12)
+    # the whole library as one product: the same numbers
+    libs = [type("C", (), {"name": f"n{s}", "lut": _error_lut(5, 4, signed, s), "widths": (5, 4, signed)})()
+            for s in range(3)]
+    names, values = first_order({"0": stats}, libs)["0"]
+    for c, v in zip(libs, values):
+        assert v == pytest.approx(float((stats.gradient_counts * error_matrix(c.lut)).sum()), rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_program_equals_exhaustive_search(seed):
+    rng = np.random.default_rng(seed)
+    costs = [rng.random(6) for _ in range(3)]
+    energies = [np.sort(rng.random(6))[::-1] for _ in range(3)]
+    budget = sum(e.min() for e in energies) + rng.random() * sum(e.max() - e.min() for e in energies)
+    got, best = solve(costs, energies, budget), exhaustive(costs, energies, budget)
+    cost = lambda ch: sum(c[k] for c, k in zip(costs, ch))  # noqa: E731
+    assert cost(got) == pytest.approx(cost(best), rel=1e-9)
+    assert sum(e[k] for e, k in zip(energies, got)) <= budget * (1 + 1e-9)
+
+
+def test_program_below_the_cheapest_assignment_names_it():
+    with pytest.raises(AppMultError, match="cheapest needs 2"):
+        solve([np.zeros(2), np.zeros(2)], [np.array([1.0, 2.0]), np.array([1.0, 3.0])], 1.5)
+
+
+def test_node_activity_values_equal_plain_evaluation():
+    netlist = broken_array_multiplier(4, 4, 2, 1)
+    rng = np.random.default_rng(3)
+    bits = {name: rng.integers(0, 2, 40).astype(bool) for name in netlist.inputs}
+    values = _node_values(netlist, bits)
+    for t in range(40):
+        env = {name: int(v[t]) for name, v in bits.items()}
+        for name in netlist.order():
+            env[name] = netlist.nodes[name].evaluate(env)
+            assert env[name] == int(values[name][t])
+    exact, broken = activity_pdp(broken_array_multiplier(4, 4, 0, 0)), activity_pdp(netlist)
+    assert broken < exact  # fewer gates, fewer levels, less switching
+
+
+def test_energy_table_forms_and_errors(tmp_path):
+    good = tmp_path / "e.csv"
+    good.write_text("name,power,delay\nmul_a,2.0,0.5\nmul_b,1,1\n")
+    assert read_energy_table(good) == {"mul_a": 1.0, "mul_b": 1.0}
+    (tmp_path / "f.csv").write_text("name,energy\nx,abc\n")
+    with pytest.raises(AppMultError, match=r"f\.csv:2: want a name and numbers"):
+        read_energy_table(tmp_path / "f.csv")
+    (tmp_path / "h.csv").write_text("label,energy\nx,1\n")
+    with pytest.raises(AppMultError, match="header"):
+        read_energy_table(tmp_path / "h.csv")
+
+
+def _tiny_model():
+    torch.manual_seed(0)
+    float_model = nn.Sequential(nn.Linear(8, 12), nn.ReLU(), nn.Linear(12, 3))
+    model = approximate(float_model, ProductLUT.exact(4, 4), forward="exact")
+    x = torch.randn(32, 8)
+    calibrate(model, [x])
+    return model, [(x, torch.randint(0, 3, (32,)))]
+
+
+def test_selection_is_the_optimum_of_its_estimates_under_the_budget():
+    model, batches = _tiny_model()
+    library = generated_library(4, 4)
+    plan = select_multipliers(model, library, batches, 0.6)
+    assert set(plan.assignment) == {"0", "2"} and plan.energy_ratio <= 0.6 + 1e-9
+    layers = list(plan.assignment)
+    names = [list(plan.estimates[l]) for l in layers]
+    costs = [np.abs(list(plan.estimates[l].values())) for l in layers]
+    energies = [np.array([plan.energies[l][n] for n in names[i]]) for i, l in enumerate(layers)]
+    exact = library[0].name
+    best = exhaustive(costs, energies, 0.6 * sum(plan.energies[l][exact] for l in layers))
+    cost = lambda choice: sum(c[k] for c, k in zip(costs, choice))  # noqa: E731
+    chosen = [names[i].index(plan.assignment[l]) for i, l in enumerate(layers)]
+    assert cost(chosen) == pytest.approx(cost(best), rel=1e-9, abs=1e-15)
+    whole = select_multipliers(model, library, batches, 1.0)  # the exact multiplier fits: estimated change 0
+    assert sum(abs(whole.estimates[l][whole.assignment[l]]) for l in layers) == 0.0
+
+
+def test_selection_errors_name_the_problem(tmp_path):
+    model, batches = _tiny_model()
+    library = generated_library(4, 4)
+    low = select_multipliers(model, library, batches, 1.0).meta["smallest_budget"]
+    assert 0 < low < 1
+    with pytest.raises(AppMultError, match=f"smallest feasible budget with this library is {low:.4g}"):
+        select_multipliers(model, library, batches, low / 2)
+    with pytest.raises(AppMultError, match="no 4x4 unsigned multiplier for layer 0 .*it has: 3x3 unsigned"):
+        select_multipliers(model, generated_library(3, 3), batches, 0.8)
+    with pytest.raises(AppMultError, match="energy table has no row for"):
+        select_multipliers(model, library, batches, 0.8, energy_table={library[0].name: 1.0})
+    with pytest.raises(AppMultError, match="no approximate layer"):
+        select_multipliers(nn.Sequential(nn.Linear(2, 2)), library, batches, 0.8)
