@@ -14,7 +14,8 @@ from .conftest import ROOT
 DOCS = ["README.md", *sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.md"))]
 #: Docs that describe without command-line examples (reference pages, measurement records
 #: whose commands need a GPU or run for minutes: they name `python benchmarks/...` instead).
-NO_EXAMPLES = {"docs/architecture.md", "docs/conventions.md", "docs/gpu-runs.md", "docs/performance.md"}
+NO_EXAMPLES = {"docs/architecture.md", "docs/conventions.md", "docs/gpu-runs.md", "docs/performance.md",
+               "docs/selection.md"}  # selection: a Python API for now, its example run below
 #: What each command prints on success (a line of it, as a regular expression).
 EXPECTED = {
     "simulate": r"\d+x\d+ (un)?signed, ER [\d.e-]+, MED [\d.e-]+, WCE \d+",
@@ -56,3 +57,21 @@ def test_documented_commands_run(doc, tmp_path):
         assert "Traceback" not in proc.stderr, f"{doc}: `{command}`:\n{proc.stderr}"
         name = command.split()[1]
         assert re.search(EXPECTED[name], proc.stdout), f"{doc}: `{command}` printed:\n{proc.stdout}"
+
+
+def test_selection_doc_example_runs():
+    """The Python example of docs/selection.md, on a small exact-quantized model."""
+    import torch
+
+    from appmult_char import ProductLUT
+    from appmult_char.nn import approximate, calibrate
+
+    block = re.search(r"```python\n(.*?)```", (ROOT / "docs/selection.md").read_text(), re.S).group(1)
+    torch.manual_seed(0)
+    qat_model = approximate(torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)),
+                            ProductLUT.exact(8, 8), forward="exact")
+    x_calib, y_calib = torch.randn(16, 6), torch.randint(0, 3, (16,))
+    calibrate(qat_model, [x_calib])
+    scope = {"qat_model": qat_model, "x_calib": x_calib, "y_calib": y_calib}
+    exec(compile(block, "docs/selection.md", "exec"), scope)
+    assert set(scope["plan"].assignment) == {"0", "2"} and scope["approx_model"] is not qat_model

@@ -5,7 +5,6 @@ activity against plain evaluation, and one clear error per bad input."""
 
 from __future__ import annotations
 
-import copy
 import itertools
 
 import numpy as np
@@ -17,7 +16,7 @@ from appmult_char import AppMultError, ProductLUT, simulate
 from appmult_char.generators import broken_array_multiplier
 from appmult_char.nn import ApproxConv2d, ApproxLinear, Multiplier, approximate, calibrate
 from appmult_char.select import (activity_pdp, code_counts, counting_matrix, counting_matrix_torch, error_matrix,
-                                 exhaustive, first_order, generated_library, layer_statistics, read_energy_table,
+                                 assign, exhaustive, first_order, generated_library, layer_statistics, read_energy_table,
                                  select_multipliers, solve)
 from appmult_char.select.energy import _node_values
 
@@ -95,9 +94,7 @@ def test_first_order_estimate_is_the_linearised_loss_change(kind, signed, weight
     g, = torch.autograd.grad(loss(y, target), y)
     for seed in range(3):
         lut = _error_lut(5, 4, signed, seed)
-        approx = copy.deepcopy(model)
-        approx[0].multiplier = Multiplier(lut)
-        approx[0].set_mode("lut")
+        approx = assign(model, {"0": lut})
         linearised = float((g * (approx(x) - model(x))).sum().detach())
         estimate = float((stats.gradient_counts * error_matrix(lut)).sum())
         assert estimate == pytest.approx(linearised, rel=1e-9, abs=1e-12)
@@ -190,5 +187,37 @@ def test_selection_errors_name_the_problem(tmp_path):
         select_multipliers(model, generated_library(3, 3), batches, 0.8)
     with pytest.raises(AppMultError, match="energy table has no row for"):
         select_multipliers(model, library, batches, 0.8, energy_table={library[0].name: 1.0})
+    with pytest.raises(AppMultError, match="is a 3x3 unsigned multiplier; this layer quantizes to 4x4"):
+        assign(model, {"0": ProductLUT.exact(3, 3)})
+    with pytest.raises(AppMultError, match="no approximate layer 'x'"):
+        assign(model, {"x": ProductLUT.exact(4, 4)})
     with pytest.raises(AppMultError, match="no approximate layer"):
         select_multipliers(nn.Sequential(nn.Linear(2, 2)), library, batches, 0.8)
+
+
+def test_top_eigenpair_is_that_of_the_dense_error_hessian():
+    """One approximate layer giving the logits directly: every column of J is the exact
+    logit change of a LUT raised by one at one code pair (the LUT path, not `spread`);
+    the dense J^T H_z J against the power iteration's top eigenpair."""
+    from appmult_char.select.second_order import top_eigenpairs
+
+    torch.manual_seed(1)
+    model = nn.Sequential(ApproxLinear(6, 4, Multiplier(ProductLUT.exact(3, 3)), forward="exact", gradient="ste")).double()
+    x = torch.randn(10, 6, dtype=torch.float64)
+    calibrate(model, [x])
+    target = torch.randint(0, 4, (10,))
+    lam, v = top_eigenpairs(model, (x, target), iterations=200)["0"]
+    base = assign(model, {})(x).detach()
+    exact = ProductLUT.exact(3, 3)
+    columns = []
+    for a, b in itertools.product(range(8), range(8)):
+        table = exact.table.astype(np.int64).copy()
+        table[a, b] += 1
+        columns.append((assign(model, {"0": ProductLUT(table, 3, 3)})(x).detach() - base).reshape(-1))
+    J = torch.stack(columns, dim=1)  # (samples * classes, 64)
+    p = torch.softmax(base, dim=1)
+    Hz = torch.block_diag(*[(torch.diag(q) - torch.outer(q, q)) / len(x) for q in p])
+    H = (J.T @ Hz @ J).numpy()
+    values, vectors = np.linalg.eigh(H)
+    assert lam == pytest.approx(values[-1], rel=1e-6)
+    assert abs(float(vectors[:, -1] @ v.ravel())) == pytest.approx(1.0, abs=1e-6)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .nn import Multiplier, approximate, calibrate
     from .netlist import Netlist, Node
     from .operands import OperandMap
+    from .select import generated_library, load_library, select_multipliers
     from .sim import Simulator, circuit_metrics, evaluate, load_circuit, simulate
     from .surrogates import (DrumHTP, HTPModel, LinearModel, MitchellHTP, NoiseModel, drum_lut, fidelity_report,
                              mitchell_lut, model_from_dict)
@@ -46,6 +47,7 @@ _LAZY = {
     "fidelity_report": "surrogates", "model_from_dict": "surrogates",
     "LutGemm": "gemm", "lut_gemm": "gemm",
     "Multiplier": "nn", "approximate": "nn", "calibrate": "nn",  # need PyTorch
+    "select_multipliers": "select", "generated_library": "select", "load_library": "select",  # PyTorch, SciPy
 }
 
 __all__ = ["AppMultError", "AppMultWarning", "InternalError", *_LAZY]

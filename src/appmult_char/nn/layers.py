@@ -77,6 +77,18 @@ class ApproxLayer(nn.Module):
         #: by every forward pass when set (`appmult_char.select` records counting matrices).
         self.product_observer: Any = None
 
+    def use_multiplier(self, multiplier: Any) -> None:
+        """Put another multiplier of the same operand format into this layer (its
+        quantizers and weights stay; the recorded hash follows)."""
+        m = Multiplier.load(multiplier)
+        have = (self.act_quant.bits, self.weight_quant.bits, self.act_quant.signed)
+        if (m.a_bits, m.b_bits, m.signed) != have:
+            raise AppMultError(f"{m.name} is a {m.a_bits}x{m.b_bits} {'signed' if m.signed else 'unsigned'} multiplier; "
+                               f"this layer quantizes to {have[0]}x{have[1]} {'signed' if have[2] else 'unsigned'} codes")
+        self.multiplier = m
+        self.multiplier_hash = _hash_tensor(m.hash).to(self.multiplier_hash.device)
+        self.multiplier.tables(self.gradient)
+
     def set_mode(self, forward: str | None = None, gradient: Any = None) -> None:
         """Change the forward mode and/or the backward gradient."""
         if forward is not None:

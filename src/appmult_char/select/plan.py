@@ -15,11 +15,12 @@ from .estimate import LayerStatistics, first_order, layer_statistics
 from .ilp import smallest_budget, solve
 from .library import Candidate
 
-__all__ = ["Plan", "select_multipliers", "OBJECTIVES"]
+__all__ = ["Plan", "select_multipliers", "assign", "OBJECTIVES"]
 
-#: ``abs``: minimise the summed magnitudes of the estimated loss changes (a first-order
-#: estimate's sign says little about a large error); ``signed``: the estimates as they are
-#: (the published formulation).
+#: ``abs``: minimise ``|first-order term| + second-order term`` (a bound on the loss
+#: change's magnitude; without the second-order term, the first-order magnitude);
+#: ``signed``: the estimates as they are, the published formulation, which lets a large
+#: error with a negative first-order term look like a gain.
 OBJECTIVES = ("abs", "signed")
 
 
@@ -39,11 +40,40 @@ class Plan:
         return {"assignment": self.assignment, "budget": self.budget, "energy_ratio": self.energy_ratio,
                 "objective": self.objective, "estimates": self.estimates, "energies": self.energies, **self.meta}
 
+    def apply(self, model, candidates: list[Candidate], *, forward: str = "lut"):
+        """A copy of `model` with each layer's assigned candidate, in `forward` mode."""
+        return assign(model, {l: _by_name(candidates, n).lut for l, n in self.assignment.items()}, forward=forward)
+
     def save(self, path: str | os.PathLike) -> None:
         from ..io._files import atomic_output
 
         with atomic_output(path, "w") as fh:
             fh.write(json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def _by_name(candidates: list[Candidate], name: str) -> Candidate:
+    for c in candidates:
+        if c.name == name:
+            return c
+    raise AppMultError(f"no candidate named {name} in the library")
+
+
+def assign(model, multipliers: dict[str, Any], *, forward: str = "lut"):
+    """A copy of `model` with ``multipliers[layer]`` (a `Multiplier`, `ProductLUT` or file)
+    in the named approximate layers, every approximate layer in `forward` mode."""
+    import copy
+
+    from ..nn.convert import approx_layers
+
+    out = copy.deepcopy(model)
+    layers = approx_layers(out)
+    for name, m in multipliers.items():
+        if name not in layers:
+            raise AppMultError(f"the model has no approximate layer {name!r} (it has: {', '.join(layers)})")
+        layers[name].use_multiplier(m)
+    for layer in layers.values():
+        layer.set_mode(forward)
+    return out
 
 
 def _energy_per_multiplication(candidates: list[Candidate], stats: dict[str, LayerStatistics],
@@ -70,22 +100,35 @@ def _energy_per_multiplication(candidates: list[Candidate], stats: dict[str, Lay
 
 def select_multipliers(model, candidates: list[Candidate], batches: Iterable, budget: float, *,
                        energy_table: dict[str, float] | None = None, objective: str = "abs",
-                       loss: Callable | None = None, exact: str | None = None) -> Plan:
+                       second_order: bool = False, iterations: int = 20, loss: Callable | None = None,
+                       exact: str | None = None) -> Plan:
     """Choose a candidate for every approximate layer of `model` minimising the estimated
     loss change, with the layers' energy at most `budget` times their energy with the
     `exact` candidate (default: the library's exact multiplier of each format, found by
-    its error matrix being zero)."""
+    its error matrix being zero).
+
+    `second_order` adds the top-eigenpair Hessian term (`second_order.top_eigenpairs`,
+    `iterations` power steps, on the first batch); `objective` is one of `OBJECTIVES`."""
     if objective not in OBJECTIVES:
         raise AppMultError(f"objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
     if not budget > 0:
         raise AppMultError(f"the energy budget must be a ratio > 0, got {budget}")
+    batches = list(batches)
     stats = layer_statistics(model, batches, loss)
     estimates = first_order(stats, candidates)
+    if second_order:
+        from .second_order import second_order as term
+        from .second_order import top_eigenpairs
+
+        extra = term(top_eigenpairs(model, batches[0], iterations=iterations), estimates, candidates)
+    else:
+        extra = {l: (names, np.zeros(len(names))) for l, (names, _) in estimates.items()}
     energies = _energy_per_multiplication(candidates, stats, energy_table)
     reference = _reference_energy(candidates, stats, energies, exact)
     layers = list(stats)
     names = [estimates[l][0] for l in layers]
-    costs = [np.abs(estimates[l][1]) if objective == "abs" else estimates[l][1] for l in layers]
+    first = [estimates[l][1] for l in layers]
+    costs = [(np.abs(f) if objective == "abs" else f) + extra[l][1] for f, l in zip(first, layers)]
     cost_energy = [np.array([energies[l][n] for n in names[i]]) for i, l in enumerate(layers)]
     total = sum(reference.values())
     low = smallest_budget(cost_energy) / total
@@ -96,7 +139,7 @@ def select_multipliers(model, candidates: list[Candidate], batches: Iterable, bu
     assignment = {l: names[i][k] for i, (l, k) in enumerate(zip(layers, choice))}
     used = sum(energies[l][assignment[l]] for l in layers)
     return Plan(assignment, budget, used / total,
-                {l: dict(zip(names[i], map(float, estimates[l][1]))) for i, l in enumerate(layers)},
+                {l: dict(zip(names[i], map(float, estimates[l][1] + extra[l][1]))) for i, l in enumerate(layers)},
                 energies, objective, {"smallest_budget": low})
 
 
