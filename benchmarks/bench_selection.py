@@ -5,8 +5,9 @@ Run: ``python benchmarks/bench_selection.py [--datasets digits,mnist1d] [--seeds
 [--budgets 0.08,0.12,0.2,0.3,0.5]`` (CPU, under a minute on 2 cores; writes the raw
 results to ``benchmarks/.selection.json`` and the scatter plot to ``docs/selection.png``). Per dataset and seed: a float model (`cnn` on digits,
 `cnn1d` on MNIST-1D) trained for ``--float-epochs``, converted to 8x8-bit exact
-quantization (per-channel weights, every layer) and trained ``--qat-epochs`` more; one
-calibration batch of 256 training samples. Then:
+quantization (per-channel weights, every layer) and trained ``--qat-epochs`` more
+(`nn.recipes.exact_quantized`: Adam, learning rate 1e-3, batch 64); one calibration
+batch of 256 training samples. Then:
 
 - for every (layer, candidate) pair of the library (the generated exact, truncated and
   broken-array 8x8 multipliers, DRUM-k and Mitchell-k): the first-order estimate
@@ -34,11 +35,8 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from appmult_char import ProductLUT, drum_lut, mitchell_lut
-from appmult_char.nn import approximate, calibrate
-from appmult_char.nn.data import load_dataset
-from appmult_char.nn.models import build_model
-from appmult_char.nn.recipes import evaluate, train_epoch
+from appmult_char import drum_lut, mitchell_lut
+from appmult_char.nn.recipes import RetrainConfig, evaluate, exact_quantized
 from appmult_char.select import (Candidate, activity_pdp, assign, first_order, generated_library, layer_statistics,
                                  second_order, solve, top_eigenpairs)
 
@@ -53,21 +51,6 @@ def library() -> list[Candidate]:
     return cands
 
 
-def quantized_model(dataset: str, data, seed: int, float_epochs: int, qat_epochs: int):
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    model = build_model(MODELS[dataset], data.input_shape)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    for _ in range(float_epochs):
-        train_epoch(model, optimizer, data, generator, 64)
-    q = approximate(model, ProductLUT.exact(BITS, BITS), forward="exact")
-    calibrate(q, [data.x_train[:512]])
-    optimizer = torch.optim.Adam(q.parameters(), lr=2e-4)
-    for _ in range(qat_epochs):
-        train_epoch(q, optimizer, data, generator, 64)
-    return q
-
-
 def loss_of(model, batch) -> float:
     model.eval()
     with torch.no_grad():
@@ -75,8 +58,9 @@ def loss_of(model, batch) -> float:
 
 
 def run(dataset: str, seed: int, args, cands: list[Candidate]) -> dict:
-    data = load_dataset(dataset)
-    q = quantized_model(dataset, data, seed, args.float_epochs, args.qat_epochs)
+    config = RetrainConfig(dataset=dataset, model=MODELS[dataset], float_epochs=args.float_epochs,
+                           qat_epochs=args.qat_epochs, seed=seed)
+    q, data = exact_quantized(config, BITS, BITS)
     pick = torch.randperm(len(data.x_train), generator=torch.Generator().manual_seed(100 + seed))[:256]
     batch = (data.x_train[pick], data.y_train[pick])
     t0 = time.perf_counter()

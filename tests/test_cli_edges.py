@@ -113,7 +113,8 @@ def test_option_errors_share_one_style(tmp_path, monkeypatch, args, fragment):
     assert not list(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("command", ["simulate", "metrics", "info", "generate", "gradient", "htp", "verify", "retrain"])
+@pytest.mark.parametrize("command", ["simulate", "metrics", "info", "generate", "gradient", "htp", "verify", "retrain",
+                                     "select"])
 def test_every_help_has_examples_one_per_line(command):
     result = CliRunner().invoke(main, [command, "--help"])
     assert result.exit_code == 0 and "\b" not in result.output

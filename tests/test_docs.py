@@ -26,6 +26,7 @@ EXPECTED = {
     "verify": r'(LUT GEMM == circuit:\s+yes|"lut_equals_circuit": true)',
     "generate": r"\.blif: mul\d+x\d+[us]_\w+, \d+ nodes",
     "retrain": r'(approximate, retrained\s+[\d.]+ %|"approx_after": )',
+    "select": r"energy ratio [\d.]+; accuracy exact-quantized [\d.]+ %",
 }
 
 

@@ -221,3 +221,47 @@ def test_top_eigenpair_is_that_of_the_dense_error_hessian():
     values, vectors = np.linalg.eigh(H)
     assert lam == pytest.approx(values[-1], rel=1e-6)
     assert abs(float(vectors[:, -1] @ v.ravel())) == pytest.approx(1.0, abs=1e-6)
+
+
+# -- the command line --------------------------------------------------------------------
+
+def _select(*args):
+    from click.testing import CliRunner
+
+    from appmult_char.cli import main
+
+    return CliRunner().invoke(main, ["select", "--bits", "4", "--float-epochs", "0", "--qat-epochs", "0", *args])
+
+
+def test_select_command_writes_the_plan_and_the_front(tmp_path):
+    plan, front = tmp_path / "plan.json", tmp_path / "front.png"
+    result = _select("--budget", "0.4", "-o", str(plan), "--plot", str(front))
+    assert result.exit_code == 0, result.output
+    import json
+
+    saved = json.loads(plan.read_text())
+    assert saved["energy_ratio"] <= 0.4 + 1e-9 and set(saved["accuracy"]) == {"exact_quantized", "selected"}
+    assert front.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "energy ratio" in result.output
+
+
+def test_select_command_errors_are_one_line(tmp_path):
+    import shutil
+
+    from .conftest import ROOT
+
+    wide = tmp_path / "wide"
+    wide.mkdir()
+    shutil.copy(ROOT / "luts" / "mul8x8u_exact.npz", wide)
+    for args, fragment in ((["--budget", "0.00001"], "smallest feasible budget with this library is"),
+                           (["--budget", "0.5", "--library", str(wide)], "no 4x4 unsigned multiplier in the library"),
+                           (["--budget", "0"], "must be a ratio > 0")):
+        result = _select(*args)
+        assert result.exit_code == 1 and fragment in result.output and "Traceback" not in result.output, result.output
+        assert len([line for line in result.output.splitlines() if line.startswith("error")]) == 1
+    folder = _select("--budget", "0.5", "-o", str(tmp_path))  # a usage error, before any work
+    assert folder.exit_code == 2 and "is a directory" in folder.output
+    csv = tmp_path / "e.csv"
+    csv.write_text("name,energy\nmul4x4u_exact,1\n")
+    result = _select("--budget", "0.5", "--energy", str(csv))
+    assert result.exit_code == 1 and "energy table has no row for" in result.output

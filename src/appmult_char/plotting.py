@@ -12,7 +12,7 @@ from ._errors import AppMultError
 from .gradients import GradientTables, numeric_values, smoothed, ste
 from .lut import to_numeric_order
 
-__all__ = ["plot_gradients", "prepare_plots"]
+__all__ = ["plot_gradients", "plot_pareto", "prepare_plots"]
 
 
 def prepare_plots(folder) -> Path:
@@ -123,3 +123,23 @@ def _label(tables: GradientTables) -> str:
     if tables.method == "lut1d":
         return f"LUT-1D {tables.boundary}" + (f", W={tables.half_window}" if tables.half_window else "")
     return tables.method
+
+
+def plot_pareto(plans: list, chosen, path) -> Path:
+    """Estimated loss change (summed costs) against energy ratio of the plans of a budget
+    sweep, the chosen plan marked; saved atomically to `path`."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    ax.plot([p.energy_ratio for p in plans], [p.meta["cost"] for p in plans], marker="o", ms=4,
+            label="program at each budget")
+    ax.scatter([chosen.energy_ratio], [chosen.meta["cost"]], color="C3", zorder=3, s=50,
+               label=f"chosen (budget {chosen.budget:g})")
+    ax.set(xlabel="energy ratio (of the exact multiplier)", ylabel=f"estimated loss change ({chosen.objective})",
+           title="multiplier selection: Pareto front")
+    ax.set_yscale("symlog", linthresh=1e-5)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    _save(fig, path)
+    plt.close(fig)
+    return path

@@ -9,7 +9,7 @@ swallowed or turned into an unrelated error, so the handler removes the pending
 temporary files and exits at once instead of raising.
 Library modules are imported inside the commands so that ``--help`` and small jobs
 start fast. The group is `app.main`; one module per command group: `circuits`
-(simulate, metrics, info, generate), `analyses` (gradient, htp), `layers` (verify), `training` (retrain);
+(simulate, metrics, info, generate), `analyses` (gradient, htp), `layers` (verify), `training` (retrain), `selection` (select);
 `_common` and `_progress` hold what they share.
 """
 

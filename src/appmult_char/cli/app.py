@@ -11,7 +11,8 @@ __all__ = ["main"]
 
 #: Command name -> the module (of this package) that defines it, in help order.
 COMMANDS = {"simulate": "circuits", "metrics": "circuits", "info": "circuits", "generate": "circuits",
-            "gradient": "analyses", "htp": "analyses", "verify": "layers", "retrain": "training"}
+            "gradient": "analyses", "htp": "analyses", "verify": "layers", "retrain": "training",
+            "select": "selection"}
 
 
 class _Commands(click.Group):

@@ -30,7 +30,7 @@ from .data import load_dataset
 from .models import build_model
 from .multiplier import Multiplier, parse_gradient
 
-__all__ = ["RetrainConfig", "retrain", "evaluate", "train_epoch"]
+__all__ = ["RetrainConfig", "retrain", "exact_quantized", "evaluate", "train_epoch"]
 
 STAGES = ("float", "qat", "retrain")
 
@@ -200,13 +200,35 @@ def _swap_multiplier(qat: nn.Module, mult: Multiplier, config: RetrainConfig) ->
     import copy
 
     from .convert import approx_layers
-    from .layers import _hash_tensor
 
     approx = copy.deepcopy(qat)
     for layer in approx_layers(approx).values():
-        layer.multiplier = mult
-        layer.multiplier_hash = _hash_tensor(mult.hash).to(layer.multiplier_hash.device)
+        layer.use_multiplier(mult)
     return set_mode(approx, config.forward, config.gradient)
+
+
+def exact_quantized(config: RetrainConfig, a_bits: int, b_bits: int, signed: bool = False, device: str = "cpu",
+                    progress: Callable[[str, int, int], None] | None = None) -> tuple[nn.Module, Any]:
+    """The recipe's first two stages without checkpoints: `config.float_epochs` of float
+    training, conversion to exact `a_bits` x `b_bits` quantization, `config.qat_epochs`
+    of quantization-aware training; ``(model, dataset)``, the model in exact mode."""
+    torch.manual_seed(config.seed)
+    data = load_dataset(config.dataset)
+    model = build_model(config.model, data.input_shape).to(device)
+    generator = torch.Generator().manual_seed(config.seed)
+    exact = Multiplier(ProductLUT.exact(a_bits, b_bits, signed), name="exact")
+    net = model
+    for stage, count in (("float", config.float_epochs), ("qat", config.qat_epochs)):
+        if stage == "qat":
+            net = approximate(model, exact, forward="exact", gradient="ste", weight_quant=config.weight_quant,
+                              skip_first_last=config.skip_first_last)
+            calibrate(net, [data.x_train[:512].to(device)])
+        optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
+        for epoch in range(count):
+            train_epoch(net, optimizer, data, generator, config.batch_size, device)
+            if progress:
+                progress(stage, epoch + 1, count)
+    return net, data
 
 
 def _plot(summary: dict, path: Path) -> None:

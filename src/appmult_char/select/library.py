@@ -38,25 +38,36 @@ def error_matrix(lut: ProductLUT) -> np.ndarray:
     return lut.error().astype(np.float64)
 
 
-def _read(path: str, signed: bool) -> Candidate:
+def _read(path: str, signed: bool, widths: tuple[int, int] | None) -> Candidate | None:
+    """The candidate in `path`, or None when its operand widths are not `widths`
+    (checked on the netlist before simulating it)."""
     if path.endswith(".blif"):
         from ..io.blif import read_blif
+        from ..operands import OperandMap
         from ..sim import simulate
 
         netlist = read_blif(path)
+        ops = OperandMap.infer(netlist)
+        if widths is not None and (ops.a_bits, ops.b_bits) != tuple(widths):
+            return None
         return Candidate(Path(path).stem, simulate(netlist, signed=signed), netlist, path)
     from ..io import load_lut
 
     lut = load_lut(path)
+    if widths is not None and (lut.a_bits, lut.b_bits) != tuple(widths):
+        return None
     name = Path(path).name
     for suffix in SUFFIXES:
         name = name.removesuffix(suffix)
     return Candidate(name, lut, None, path)
 
 
-def load_library(paths: str | os.PathLike | Iterable[str | os.PathLike], *, signed: bool = False) -> list[Candidate]:
+def load_library(paths: str | os.PathLike | Iterable[str | os.PathLike], *, signed: bool = False,
+                 widths: tuple[int, int] | None = None) -> list[Candidate]:
     """Candidates from a folder (every BLIF, ``.npz`` and AppMult text file in it) or a
-    list of files; BLIFs are simulated (`signed` as `appmult_char.simulate` takes it)."""
+    list of files; BLIFs are simulated (`signed` as `appmult_char.simulate` takes it).
+    With `widths` ``(a_bits, b_bits)``, files of other widths are skipped (BLIFs before
+    simulation, so a folder may hold wide circuits)."""
     if isinstance(paths, (str, os.PathLike)):
         folder = Path(paths)
         if not folder.is_dir():
@@ -64,7 +75,7 @@ def load_library(paths: str | os.PathLike | Iterable[str | os.PathLike], *, sign
         paths = sorted(os.fspath(p) for p in folder.iterdir() if p.name.endswith(SUFFIXES))
         if not paths:
             raise AppMultError(f"no multiplier files ({', '.join(SUFFIXES)}) in the folder", os.fspath(folder))
-    candidates = [_read(os.fspath(p), signed) for p in paths]
+    candidates = [c for c in (_read(os.fspath(p), signed, widths) for p in paths) if c is not None]
     names = [c.name for c in candidates]
     clash = sorted({n for n in names if names.count(n) > 1})
     if clash:

@@ -15,7 +15,7 @@ from .estimate import LayerStatistics, first_order, layer_statistics
 from .ilp import smallest_budget, solve
 from .library import Candidate
 
-__all__ = ["Plan", "select_multipliers", "assign", "OBJECTIVES"]
+__all__ = ["Plan", "Selection", "select_multipliers", "assign", "OBJECTIVES"]
 
 #: ``abs``: minimise ``|first-order term| + second-order term`` (a bound on the loss
 #: change's magnitude; without the second-order term, the first-order magnitude);
@@ -98,6 +98,57 @@ def _energy_per_multiplication(candidates: list[Candidate], stats: dict[str, Lay
     return out
 
 
+class Selection:
+    """Everything the program needs, computed once: per-layer statistics, estimates,
+    energies; `plan` solves for one budget, `pareto` for many (see `select_multipliers`
+    for the arguments)."""
+
+    def __init__(self, model, candidates: list[Candidate], batches: Iterable, *,
+                 energy_table: dict[str, float] | None = None, objective: str = "abs", second_order: bool = False,
+                 iterations: int = 20, loss: Callable | None = None, exact: str | None = None):
+        if objective not in OBJECTIVES:
+            raise AppMultError(f"objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
+        batches = list(batches)
+        self.objective = objective
+        self.stats = layer_statistics(model, batches, loss)
+        estimates = first_order(self.stats, candidates)
+        if second_order:
+            from .second_order import second_order as term
+            from .second_order import top_eigenpairs
+
+            extra = term(top_eigenpairs(model, batches[0], iterations=iterations), estimates, candidates)
+        else:
+            extra = {l: (names, np.zeros(len(names))) for l, (names, _) in estimates.items()}
+        self.energies = _energy_per_multiplication(candidates, self.stats, energy_table)
+        self.layers = list(self.stats)
+        self.names = [estimates[l][0] for l in self.layers]
+        self.estimates = {l: dict(zip(self.names[i], map(float, estimates[l][1] + extra[l][1])))
+                          for i, l in enumerate(self.layers)}
+        self.costs = [(np.abs(estimates[l][1]) if objective == "abs" else estimates[l][1]) + extra[l][1]
+                      for l in self.layers]
+        self.layer_energy = [np.array([self.energies[l][n] for n in self.names[i]]) for i, l in enumerate(self.layers)]
+        self.total = sum(_reference_energy(candidates, self.stats, self.energies, exact).values())
+        self.smallest = smallest_budget(self.layer_energy) / self.total
+
+    def plan(self, budget: float) -> Plan:
+        """The assignment of least summed cost within `budget` (a ratio of the exact energy)."""
+        if not budget > 0:
+            raise AppMultError(f"the energy budget must be a ratio > 0, got {budget}")
+        if self.smallest > budget * (1 + 1e-12):
+            raise AppMultError(f"no assignment fits the energy budget {budget:.4g}: the smallest feasible budget with "
+                               f"this library is {self.smallest:.4g}")
+        choice = solve(self.costs, self.layer_energy, budget * self.total)
+        assignment = {l: self.names[i][k] for i, (l, k) in enumerate(zip(self.layers, choice))}
+        used = sum(self.energies[l][assignment[l]] for l in self.layers)
+        cost = float(sum(c[k] for c, k in zip(self.costs, choice)))
+        return Plan(assignment, budget, used / self.total, self.estimates, self.energies, self.objective,
+                    {"smallest_budget": self.smallest, "cost": cost})
+
+    def pareto(self, budgets: Iterable[float]) -> list[Plan]:
+        """`plan` at each feasible budget."""
+        return [self.plan(b) for b in budgets if b >= self.smallest]
+
+
 def select_multipliers(model, candidates: list[Candidate], batches: Iterable, budget: float, *,
                        energy_table: dict[str, float] | None = None, objective: str = "abs",
                        second_order: bool = False, iterations: int = 20, loss: Callable | None = None,
@@ -105,42 +156,14 @@ def select_multipliers(model, candidates: list[Candidate], batches: Iterable, bu
     """Choose a candidate for every approximate layer of `model` minimising the estimated
     loss change, with the layers' energy at most `budget` times their energy with the
     `exact` candidate (default: the library's exact multiplier of each format, found by
-    its error matrix being zero).
+    its error matrix being zero); estimates from `batches` of ``(input, target)``.
 
     `second_order` adds the top-eigenpair Hessian term (`second_order.top_eigenpairs`,
     `iterations` power steps, on the first batch); `objective` is one of `OBJECTIVES`."""
-    if objective not in OBJECTIVES:
-        raise AppMultError(f"objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
     if not budget > 0:
         raise AppMultError(f"the energy budget must be a ratio > 0, got {budget}")
-    batches = list(batches)
-    stats = layer_statistics(model, batches, loss)
-    estimates = first_order(stats, candidates)
-    if second_order:
-        from .second_order import second_order as term
-        from .second_order import top_eigenpairs
-
-        extra = term(top_eigenpairs(model, batches[0], iterations=iterations), estimates, candidates)
-    else:
-        extra = {l: (names, np.zeros(len(names))) for l, (names, _) in estimates.items()}
-    energies = _energy_per_multiplication(candidates, stats, energy_table)
-    reference = _reference_energy(candidates, stats, energies, exact)
-    layers = list(stats)
-    names = [estimates[l][0] for l in layers]
-    first = [estimates[l][1] for l in layers]
-    costs = [(np.abs(f) if objective == "abs" else f) + extra[l][1] for f, l in zip(first, layers)]
-    cost_energy = [np.array([energies[l][n] for n in names[i]]) for i, l in enumerate(layers)]
-    total = sum(reference.values())
-    low = smallest_budget(cost_energy) / total
-    if low > budget * (1 + 1e-12):
-        raise AppMultError(f"no assignment fits the energy budget {budget:.4g}: the smallest feasible budget with "
-                           f"this library is {low:.4g}")
-    choice = solve(costs, cost_energy, budget * total)
-    assignment = {l: names[i][k] for i, (l, k) in enumerate(zip(layers, choice))}
-    used = sum(energies[l][assignment[l]] for l in layers)
-    return Plan(assignment, budget, used / total,
-                {l: dict(zip(names[i], map(float, estimates[l][1] + extra[l][1]))) for i, l in enumerate(layers)},
-                energies, objective, {"smallest_budget": low})
+    return Selection(model, candidates, batches, energy_table=energy_table, objective=objective,
+                     second_order=second_order, iterations=iterations, loss=loss, exact=exact).plan(budget)
 
 
 def _reference_energy(candidates, stats, energies, exact: str | None) -> dict[str, float]:
