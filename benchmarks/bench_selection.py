@@ -23,6 +23,9 @@ batch of 256 training samples. Then:
   each candidate's MRED as the cost (ranking by a metric instead of the layer's
   gradients); no calibration or retraining after the substitution;
 - seconds for the statistics, the estimates of every pair, and the program.
+
+``--speed N`` only times statistics, estimates and the program for an N-candidate library
+on the digits CNN.
 """
 
 from __future__ import annotations
@@ -124,6 +127,33 @@ def run(dataset: str, seed: int, args, cands: list[Candidate]) -> dict:
     return result
 
 
+def speed(size: int) -> None:
+    """Seconds for statistics, estimates and the program with a `size`-candidate library
+    on the digits CNN (the generated designs plus perturbed copies of the exact LUT, with
+    made-up energies from a table: the timing, not the choice, is the point)."""
+    from appmult_char import ProductLUT
+    from appmult_char.select import Selection
+
+    config = RetrainConfig(dataset="digits", model="cnn", float_epochs=3, qat_epochs=1, seed=0)
+    q, data = exact_quantized(config, BITS, BITS)
+    rng = np.random.default_rng(0)
+    cands = generated_library(BITS, BITS)
+    exact = ProductLUT.exact(BITS, BITS).table.astype(np.int64)
+    while len(cands) < size:
+        table = exact + rng.integers(-40, 41, exact.shape) * (rng.random(exact.shape) < 0.3)
+        cands.append(Candidate(f"perturbed{len(cands)}", ProductLUT(table, BITS, BITS)))
+    energy = {c.name: (1.0 if i == 0 else float(rng.uniform(0.05, 1.0))) for i, c in enumerate(cands)}
+    batch = (data.x_train[:256], data.y_train[:256])
+    for second in (False, True):
+        t0 = time.perf_counter()
+        selection = Selection(q, cands, [batch], energy_table=energy, second_order=second)
+        t1 = time.perf_counter()
+        selection.plan(0.3)
+        t2 = time.perf_counter()
+        print(f"{len(cands)} candidates, {len(selection.layers)} layers, second order {second}: statistics and "
+              f"estimates {t1 - t0:.2f} s, program {1e3 * (t2 - t1):.0f} ms", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--datasets", default="digits,mnist1d")
@@ -133,7 +163,11 @@ def main() -> None:
     parser.add_argument("--budgets", default="0.08,0.12,0.2,0.3,0.5")
     parser.add_argument("-o", "--output", default="benchmarks/.selection.json")
     parser.add_argument("--plot", default="docs/selection.png", help="scatter plot of estimates ('' for none)")
+    parser.add_argument("--speed", type=int, default=0, help="only time a library of this many candidates")
     args = parser.parse_args()
+    if args.speed:
+        speed(args.speed)
+        return
     args.budgets = [float(b) for b in args.budgets.split(",")]
     cands = library()
     print(f"library: {len(cands)} {BITS}x{BITS} multipliers ({sum(c.netlist is not None for c in cands)} with netlists)")
