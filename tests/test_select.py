@@ -265,3 +265,24 @@ def test_select_command_errors_are_one_line(tmp_path):
     csv.write_text("name,energy\nmul4x4u_exact,1\n")
     result = _select("--budget", "0.5", "--energy", str(csv))
     assert result.exit_code == 1 and "energy table has no row for" in result.output
+
+
+def test_clipping_starts_as_the_identity_and_calibration_lowers_the_layer_errors():
+    from appmult_char.generators import multiplier
+    from appmult_char.select import calibrate_substitution
+
+    model, batches = _tiny_model()
+    lut = simulate(multiplier(4, 4, False, 3))
+    approx = assign(model, {"0": lut, "2": lut})
+    exact = assign(model, {})
+    x = batches[0][0]
+    approx.eval()  # the activation observers keep still
+    before = approx(x).detach()
+    for layer in (approx[0], approx[2]):
+        layer.weight_quant.enable_clipping(layer.weight.shape[0])
+    assert torch.equal(approx(x).detach(), before)  # factors 2 sigmoid(0) = 1 exactly
+    report = calibrate_substitution(approx, exact, batches, epochs=5)
+    total = lambda key: sum(r[key] for r in report.values())  # noqa: E731
+    assert total("mre_after") < total("mre_before")
+    assert all(r["scale"] in (1.0, *__import__("appmult_char.select.calibrate", fromlist=["SCALES"]).SCALES)
+               for r in report.values())

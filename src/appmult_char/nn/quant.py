@@ -12,6 +12,11 @@ Observers: ``"minmax"`` (the running extremes since the last `reset`) or
 quantizer observes while its module is training or being calibrated (`calibrating`),
 and uses its frozen parameters otherwise. Weight quantizers are built with
 ``observer="current"``: parameters from the tensor they quantize, every call.
+
+`enable_clipping` adds learnable weight clipping (after OmniQuant's LWC, as FAMES uses
+it): the range becomes ``[2 sigmoid(beta) lo, 2 sigmoid(gamma) hi]``, both factors 1 at
+the start (nothing changes until the parameters are trained), with gradients through the
+scale and zero point into ``beta`` and ``gamma``.
 """
 
 from __future__ import annotations
@@ -48,6 +53,17 @@ class Quantizer(nn.Module):
         self.calibrating = False
         self.register_buffer("lo", torch.zeros(0, dtype=torch.float64))
         self.register_buffer("hi", torch.zeros(0, dtype=torch.float64))
+        self.clip_lo: nn.Parameter | None = None
+        self.clip_hi: nn.Parameter | None = None
+
+    def enable_clipping(self, channels: int = 1) -> None:
+        """Learnable clipping factors (one per channel with `channel_axis`); see the
+        module docstring."""
+        if self.observer != "current":
+            raise AppMultError("learnable clipping is for weight quantizers (observer 'current')")
+        n = channels if self.channel_axis is not None else 1
+        self.clip_lo = nn.Parameter(torch.zeros(n, dtype=torch.float64))
+        self.clip_hi = nn.Parameter(torch.zeros(n, dtype=torch.float64))
 
     def extra_repr(self) -> str:
         per = f", per channel (axis {self.channel_axis})" if self.channel_axis is not None else ""
@@ -95,6 +111,9 @@ class Quantizer(nn.Module):
                                "(appmult_char.nn.calibrate(model, batches)) or run it in training mode")
         else:
             lo, hi = self.lo, self.hi
+        if self.clip_lo is not None:
+            lo = lo * 2 * torch.sigmoid(self.clip_lo.reshape(lo.shape) if lo.ndim else self.clip_lo[0])
+            hi = hi * 2 * torch.sigmoid(self.clip_hi.reshape(hi.shape) if hi.ndim else self.clip_hi[0])
         scale = torch.where(hi > lo, (hi - lo) / (self.qmax - self.qmin), torch.ones_like(hi))
         zero = torch.clamp(torch.round(self.qmin - lo / scale), self.qmin, self.qmax)
         return scale, zero

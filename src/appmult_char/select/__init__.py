@@ -12,6 +12,7 @@ scipy (the program).
 
 from __future__ import annotations
 
+from .calibrate import calibrate_substitution
 from .counting import code_counts, counting_matrix, counting_matrix_torch
 from .energy import activity_pdp, read_energy_table
 from .estimate import LayerStatistics, first_order, layer_statistics
@@ -20,6 +21,6 @@ from .library import Candidate, error_matrix, generated_library, load_library
 from .plan import OBJECTIVES, Plan, Selection, assign, select_multipliers
 from .second_order import second_order, top_eigenpairs
 
-__all__ = ["Candidate", "load_library", "generated_library", "error_matrix", "counting_matrix", "counting_matrix_torch",
+__all__ = ["calibrate_substitution", "Candidate", "load_library", "generated_library", "error_matrix", "counting_matrix", "counting_matrix_torch",
            "code_counts", "LayerStatistics", "layer_statistics", "first_order", "read_energy_table", "activity_pdp",
            "solve", "exhaustive", "smallest_budget", "Plan", "Selection", "select_multipliers", "assign", "OBJECTIVES", "top_eigenpairs", "second_order"]
