@@ -235,14 +235,14 @@ def _select(*args):
 
 def test_select_command_writes_the_plan_and_the_front(tmp_path):
     plan, front = tmp_path / "plan.json", tmp_path / "front.png"
-    result = _select("--budget", "0.4", "-o", str(plan), "--plot", str(front))
+    result = _select("--budget", "0.4", "-o", str(plan), "--plot", str(front), "--calibrate")
     assert result.exit_code == 0, result.output
     import json
 
     saved = json.loads(plan.read_text())
-    assert saved["energy_ratio"] <= 0.4 + 1e-9 and set(saved["accuracy"]) == {"exact_quantized", "selected"}
+    assert saved["energy_ratio"] <= 0.4 + 1e-9 and set(saved["accuracy"]) == {"exact_quantized", "selected", "calibrated"}
     assert front.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "energy ratio" in result.output
+    assert "energy ratio" in result.output and "calibrated" in result.output
 
 
 def test_select_command_errors_are_one_line(tmp_path):
