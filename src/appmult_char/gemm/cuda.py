@@ -162,12 +162,8 @@ class CudaGemm:
 
 def _transpose(ws, x):
     """Swap the last two axes of a 3-D device array (a contiguous copy, on the GPU)."""
-    out = ws.empty((x.shape[0], x.shape[2], x.shape[1]), _dtype(x))
+    dtype = cuda_launch.numpy_dtype(x)
+    out = ws.empty((x.shape[0], x.shape[2], x.shape[1]), dtype)
     grid = ((x.shape[2] + 31) // 32, (x.shape[1] + 31) // 32, x.shape[0])
-    cuda_launch.launch(cuda_kernels.transpose_kernel(_dtype(x)), grid, (32, 8), 0, ws, x, out)
+    cuda_launch.launch(cuda_kernels.transpose_kernel(dtype), grid, (32, 8), 0, ws, x, out)
     return out
-
-
-def _dtype(x) -> np.dtype:
-    """The NumPy dtype of a torch tensor or any array with one."""
-    return np.dtype(str(x.dtype).removeprefix("torch.")) if hasattr(x, "is_cuda") else np.dtype(x.dtype)

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Workspace", "launch", "set_dynamic_shared", "multiprocessors", "simulated"]
+__all__ = ["Workspace", "launch", "set_dynamic_shared", "multiprocessors", "simulated", "numpy_dtype"]
 
 #: Shared memory one block may use on the GPUs the kernels are tuned for (Hopper: 227 KB).
 SHARED_PER_SM = 227 * 1024
@@ -104,14 +104,21 @@ _TORCH_DTYPES = {name: _torch_dtype(name) for name in ("int8", "uint8", "int16",
 _NUMPY_OF_TORCH: dict = {}
 
 
+def numpy_dtype(x: Any) -> np.dtype:
+    """The NumPy dtype of a torch tensor or of any array with a NumPy dtype."""
+    if not _is_torch(x):
+        return np.dtype(x.dtype)
+    if not _NUMPY_OF_TORCH:
+        import torch
+
+        _NUMPY_OF_TORCH.update({getattr(torch, n): np.dtype(n) for n in _TORCH_DTYPES})
+    return _NUMPY_OF_TORCH[x.dtype]
+
+
 def _describe(x: Any) -> tuple[int, tuple, tuple, np.dtype]:
     """(data pointer, shape, strides in bytes, dtype) of a device array."""
     if _is_torch(x):
-        if not _NUMPY_OF_TORCH:
-            import torch
-
-            _NUMPY_OF_TORCH.update({getattr(torch, n): np.dtype(n) for n in _TORCH_DTYPES})
-        dtype = _NUMPY_OF_TORCH[x.dtype]
+        dtype = numpy_dtype(x)
         size = dtype.itemsize
         return x.data_ptr(), tuple(x.shape), tuple(s * size for s in x.stride()), dtype
     face = x.__cuda_array_interface__

@@ -13,7 +13,7 @@ from .._errors import AppMultError
 from .energy import activity_pdp
 from .estimate import LayerStatistics, first_order, layer_statistics
 from .ilp import smallest_budget, solve
-from .library import Candidate
+from .library import Candidate, error_matrix
 
 __all__ = ["Plan", "Selection", "select_multipliers", "assign", "OBJECTIVES"]
 
@@ -167,8 +167,6 @@ def select_multipliers(model, candidates: list[Candidate], batches: Iterable, bu
 
 
 def _reference_energy(candidates, stats, energies, exact: str | None) -> dict[str, float]:
-    from .library import error_matrix
-
     out = {}
     for l, s in stats.items():
         if exact is not None:
