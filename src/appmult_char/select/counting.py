@@ -20,7 +20,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["counting_matrix", "counting_matrix_torch", "code_counts", "PARTS"]
+__all__ = ["counting_matrix", "counting_matrix_torch", "layer_counting_matrix", "code_counts", "group_parts", "PARTS"]
 
 #: Row blocks of the CPU kernel, each with its own partial matrix (fixed: results are the
 #: same on any number of threads).
@@ -80,3 +80,22 @@ def code_counts(x: np.ndarray, w: np.ndarray, a_bits: int, b_bits: int) -> np.nd
     np.add.at(hx, (np.broadcast_to(np.arange(K), x.shape), x), 1.0)
     np.add.at(hw, (np.broadcast_to(np.arange(K), w.shape), w), 1.0)
     return hx.T @ hw
+
+
+def group_parts(x, w, groups: int) -> list[tuple]:
+    """``(x_g (R, K), w_g (C/groups, K), output columns)`` of each group of a layer's codes
+    ``x (R, K * groups)`` and ``w (C, K)`` (torch tensors)."""
+    K, per = w.shape[1], w.shape[0] // groups
+    return [(x[:, g * K:(g + 1) * K], w[g * per:(g + 1) * per], slice(g * per, (g + 1) * per)) for g in range(groups)]
+
+
+def layer_counting_matrix(parts: list[tuple], g, a_bits: int, b_bits: int):
+    """`counting_matrix` of a layer's `group_parts` and weighted output gradients
+    ``g (R, C)`` summed over the groups, as a float64 torch tensor on ``g``'s device
+    (the Numba kernel on the CPU, `counting_matrix_torch` elsewhere)."""
+    import torch
+
+    if g.is_cuda:
+        return sum(counting_matrix_torch(xg, wg, g[:, cols], a_bits, b_bits) for xg, wg, cols in parts)
+    return torch.from_numpy(sum(counting_matrix(xg.numpy(), wg.numpy(), g[:, cols].numpy(), a_bits, b_bits)
+                                for xg, wg, cols in parts))

@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from .._errors import AppMultError
-from .counting import code_counts, counting_matrix, counting_matrix_torch
+from .counting import code_counts, group_parts, layer_counting_matrix
 from .library import Candidate, error_matrix
 
 __all__ = ["LayerStatistics", "layer_statistics", "first_order"]
@@ -40,21 +40,14 @@ class LayerStatistics:
 def _observer(record: dict) -> Callable:
     def observe(layer, x_codes, w_codes, scale, groups, y) -> None:
         a_bits, b_bits = layer.act_quant.bits, layer.weight_quant.bits
-        x = x_codes.detach().round().long()
-        w = w_codes.detach().round().long()
-        K, per = w.shape[1], w.shape[0] // groups
-        parts = [(x[:, g * K:(g + 1) * K], w[g * per:(g + 1) * per], slice(g * per, (g + 1) * per))
-                 for g in range(groups)]
-        record["counts"] = sum(code_counts(xg.cpu().numpy(), wg.cpu().numpy(), a_bits, b_bits) for xg, wg, _ in parts)
+        parts = group_parts(x_codes.detach().round().long(), w_codes.detach().round().long(), groups)
+        if "counts" not in record:  # the code-pair counts of one batch
+            record["counts"] = sum(code_counts(xg.cpu().numpy(), wg.cpu().numpy(), a_bits, b_bits)
+                                   for xg, wg, _ in parts)
 
         def on_grad(grad) -> None:
             g = grad.detach().double() * scale.detach().double()
-            for xg, wg, cols in parts:
-                if g.is_cuda:
-                    G = counting_matrix_torch(xg, wg, g[:, cols], a_bits, b_bits).cpu().numpy()
-                else:
-                    G = counting_matrix(xg.numpy(), wg.numpy(), g[:, cols].numpy(), a_bits, b_bits)
-                record["G"] = record.get("G", 0.0) + G
+            record["G"] = record.get("G", 0.0) + layer_counting_matrix(parts, g, a_bits, b_bits).cpu().numpy()
 
         if y.requires_grad:
             y.register_hook(on_grad)

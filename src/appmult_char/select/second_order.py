@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._errors import AppMultError
-from .counting import counting_matrix_torch
+from .counting import group_parts, layer_counting_matrix
 
 __all__ = ["top_eigenpairs", "second_order", "spread"]
 
@@ -91,15 +91,13 @@ def top_eigenpairs(model, batch, *, iterations: int = 20, seed: int = 0) -> dict
                     (dz,) = torch.autograd.grad(back, probe, dy, retain_graph=True)
                     return dz
 
+                parts = group_parts(s["x"], s["w"], s["groups"])
+
                 def vjp(h):  # J^T h: back to the layer output, gathered into a counting matrix
                     (dy,) = torch.autograd.grad(z, y, h.to(z.dtype), retain_graph=True)
-                    g = dy.double() * s["scale"].double()
-                    K, per = s["w"].shape[1], s["w"].shape[0] // s["groups"]
-                    return sum(counting_matrix_torch(s["x"][:, i * K:(i + 1) * K], s["w"][i * per:(i + 1) * per],
-                                                     g[:, i * per:(i + 1) * per], a_bits, b_bits)
-                               for i in range(s["groups"]))
+                    return layer_counting_matrix(parts, dy.double() * s["scale"].double(), a_bits, b_bits)
 
-                u = torch.randn((1 << a_bits, 1 << b_bits), dtype=torch.float64, generator=generator)
+                u = torch.randn((1 << a_bits, 1 << b_bits), dtype=torch.float64, generator=generator).to(s["x"].device)
                 u /= u.norm()
                 lam = 0.0
                 for _ in range(iterations):
