@@ -18,15 +18,18 @@ batch of 256 training samples. Then:
 - at each energy budget (energy: the netlist activity estimate, so only candidates with
   a netlist take part): test accuracy with the program's choice (first-order magnitude;
   first-order magnitude plus the second-order term; first plus second order signed, as
-  published; the second also after `calibrate_substitution` on 1024 training samples),
+  published; the second also after `calibrate_substitution` on 1024 training samples, and
+  instead retrained for ``--retrain-epochs`` on the whole training set, LUT forward and
+  window gradients, each timed),
   the best uniform choice
   (one multiplier everywhere, the least estimated change that fits) and the program with
   each candidate's MRED as the cost (ranking by a metric instead of the layer's
   gradients); no calibration or retraining after the substitution;
 - seconds for the statistics, the estimates of every pair, and the program.
 
-``--speed N`` only times statistics, estimates and the program for an N-candidate library
-on the digits CNN.
+``--speed N [--model cnn|resnet20|resnet18] [--device cuda] [--batch B]`` only times
+statistics, estimates and the program for an N-candidate library on the digits CNN or a
+CIFAR-shaped ResNet with random weights.
 """
 
 from __future__ import annotations
@@ -127,36 +130,84 @@ def run(dataset: str, seed: int, args, cands: list[Candidate]) -> dict:
                 t5 = time.perf_counter()
                 calibrate_substitution(model, assign(q, {}), [data.x_train[i:i + 256] for i in range(0, 1024, 256)])
                 row["calibrated"] = {"accuracy": evaluate(model, data), "seconds": time.perf_counter() - t5}
+                row["retrained"] = _retrained(q, {l: hw[k].lut for l, k in zip(layers, choice)}, data, seed,
+                                              args.retrain_epochs)
         rows.append(row)
     result["selection"] = rows
     return result
 
 
-def speed(size: int) -> None:
-    """Seconds for statistics, estimates and the program with a `size`-candidate library
-    on the digits CNN (the generated designs plus perturbed copies of the exact LUT, with
-    made-up energies from a table: the timing, not the choice, is the point)."""
+def _perturbed_library(size: int, rng) -> list[Candidate]:
+    """The generated designs plus perturbed copies of the exact LUT up to `size`."""
     from appmult_char import ProductLUT
-    from appmult_char.select import Selection
 
-    config = RetrainConfig(dataset="digits", model="cnn", float_epochs=3, qat_epochs=1, seed=0)
-    q, data = exact_quantized(config, BITS, BITS)
-    rng = np.random.default_rng(0)
     cands = generated_library(BITS, BITS)
     exact = ProductLUT.exact(BITS, BITS).table.astype(np.int64)
     while len(cands) < size:
         table = exact + rng.integers(-40, 41, exact.shape) * (rng.random(exact.shape) < 0.3)
         cands.append(Candidate(f"perturbed{len(cands)}", ProductLUT(table, BITS, BITS)))
+    return cands
+
+
+def _resnet(name: str, device: str, batch_size: int):
+    """A CIFAR-shaped ResNet with random weights, 8x8-bit exact quantization on every
+    layer, activation ranges observed on one random batch; and a random batch."""
+    from appmult_char import ProductLUT
+    from appmult_char.nn import Multiplier, approximate, calibrate
+    from appmult_char.nn.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model(name, (3, 32, 32)).to(device)
+    q = approximate(model, Multiplier(ProductLUT.exact(BITS, BITS), name="exact"), forward="exact", gradient="ste")
+    x = torch.randn(batch_size, 3, 32, 32, device=device)
+    calibrate(q, [x])
+    return q, (x, torch.randint(0, 10, (batch_size,), device=device))
+
+
+def _retrained(q, assignment: dict, data, seed: int, epochs: int) -> dict:
+    """The substitution retrained instead of calibrated: `epochs` over the whole training
+    set with the LUT forward and window gradients (the retraining recipe's defaults:
+    Adam, learning rate 1e-3, batch 64)."""
+    from appmult_char.nn import set_mode
+    from appmult_char.nn.recipes import train_epoch
+
+    t0 = time.perf_counter()
+    model = set_mode(assign(q, assignment), "lut", "window")
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        train_epoch(model, optimizer, data, generator, 64)
+    return {"accuracy": evaluate(model, data), "seconds": time.perf_counter() - t0}
+
+
+def speed(size: int, model_name: str, device: str, batch_size: int) -> None:
+    """Seconds for statistics, estimates and the program with a `size`-candidate library
+    (the generated designs plus perturbed copies of the exact LUT, with made-up energies
+    from a table: the timing, not the choice, is the point): on the digits CNN (trained
+    briefly) or a CIFAR-shaped ResNet with random weights and data."""
+    from appmult_char.select import Selection
+
+    if model_name == "cnn":
+        config = RetrainConfig(dataset="digits", model="cnn", float_epochs=3, qat_epochs=1, seed=0)
+        q, data = exact_quantized(config, BITS, BITS, device=device)
+        batch = (data.x_train[:batch_size].to(device), data.y_train[:batch_size].to(device))
+    else:
+        q, batch = _resnet(model_name, device, batch_size)
+    rng = np.random.default_rng(0)
+    cands = _perturbed_library(size, rng)
     energy = {c.name: (1.0 if i == 0 else float(rng.uniform(0.05, 1.0))) for i, c in enumerate(cands)}
-    batch = (data.x_train[:256], data.y_train[:256])
-    for second in (False, True):
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    for second in (False, True, False):  # the first run also compiles and warms up
+        sync()
         t0 = time.perf_counter()
         selection = Selection(q, cands, [batch], energy_table=energy, second_order=second)
+        sync()
         t1 = time.perf_counter()
         selection.plan(0.3)
         t2 = time.perf_counter()
-        print(f"{len(cands)} candidates, {len(selection.layers)} layers, second order {second}: statistics and "
-              f"estimates {t1 - t0:.2f} s, program {1e3 * (t2 - t1):.0f} ms", flush=True)
+        print(f"{model_name} on {device}, batch {batch_size}: {len(cands)} candidates, {len(selection.layers)} layers, "
+              f"second order {second}: statistics and estimates {t1 - t0:.2f} s, program {1e3 * (t2 - t1):.0f} ms",
+              flush=True)
 
 
 def main() -> None:
@@ -166,12 +217,17 @@ def main() -> None:
     parser.add_argument("--float-epochs", type=int, default=15)
     parser.add_argument("--qat-epochs", type=int, default=2)
     parser.add_argument("--budgets", default="0.08,0.12,0.2,0.3,0.5")
+    parser.add_argument("--retrain-epochs", type=int, default=3, help="epochs of the retraining column")
     parser.add_argument("-o", "--output", default="benchmarks/.selection.json")
     parser.add_argument("--plot", default="docs/selection.png", help="scatter plot of estimates ('' for none)")
     parser.add_argument("--speed", type=int, default=0, help="only time a library of this many candidates")
+    parser.add_argument("--model", default="cnn", choices=["cnn", "resnet20", "resnet18"],
+                        help="with --speed: the network (ResNets CIFAR-shaped, random weights and data)")
+    parser.add_argument("--device", default="cpu", help="with --speed: cpu or cuda")
+    parser.add_argument("--batch", type=int, default=256, help="with --speed: calibration batch size")
     args = parser.parse_args()
     if args.speed:
-        speed(args.speed)
+        speed(args.speed, args.model, args.device, args.batch)
         return
     args.budgets = [float(b) for b in args.budgets.split(",")]
     cands = library()
@@ -201,7 +257,7 @@ def main() -> None:
         plot(results, args.plot)
 
 
-LABELS = ("program", "program_2nd", "calibrated", "program_2nd_signed", "mred_rank", "uniform")
+LABELS = ("program", "program_2nd", "calibrated", "retrained", "program_2nd_signed", "mred_rank", "uniform")
 
 
 def _ms(values: list[float]) -> str:
@@ -226,6 +282,13 @@ def summary(results: list[dict]) -> None:
             cells = [_ms([r["selection"][i][label]["accuracy"] for r in rs if r["selection"][i].get(label)])
                      for label in LABELS]
             print(f"| {dataset} | {row['budget']:.2f} | " + " | ".join(cells) + " |")
+    print("\n| dataset | calibration s, median (range) | retraining s, median (range) |")
+    print("|---|---:|---:|")
+    for dataset in sorted({r["dataset"] for r in results}):
+        rows = [row for r in results if r["dataset"] == dataset for row in r["selection"]]
+        times = [[row[k]["seconds"] for row in rows if row.get(k)] for k in ("calibrated", "retrained")]
+        cells = [f"{np.median(t):.1f} ({min(t):.1f}–{max(t):.1f})" if t else "—" for t in times]
+        print(f"| {dataset} | " + " | ".join(cells) + " |")
 
 
 def plot(results: list[dict], path: str) -> None:

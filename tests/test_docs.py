@@ -15,7 +15,7 @@ DOCS = ["README.md", *sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "do
 #: Docs that describe without command-line examples (reference pages, measurement records
 #: whose commands need a GPU or run for minutes: they name `python benchmarks/...` instead).
 NO_EXAMPLES = {"docs/architecture.md", "docs/conventions.md", "docs/gpu-runs.md", "docs/performance.md",
-               "docs/selection.md"}  # selection: a Python API for now, its example run below
+               "docs/selection.md"}  # selection: a method and measurement page; its commands are in docs/cli.md
 #: What each command prints on success (a line of it, as a regular expression).
 EXPECTED = {
     "simulate": r"\d+x\d+ (un)?signed, ER [\d.e-]+, MED [\d.e-]+, WCE \d+",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from appmult_char import AppMultError, simulate
@@ -46,6 +47,10 @@ def test_an_interrupted_run_resumes_to_the_same_result(tmp_path):
     resumed = retrain(STRONG, config, tmp_path / "resumed")
     assert resumed["accuracy"] == whole["accuracy"] and resumed["history"] == whole["history"]
     assert json.loads((tmp_path / "resumed" / "results.json").read_text())["accuracy"] == whole["accuracy"]
+    from appmult_char.nn.recipes import evaluate
+
+    saved = torch.load(tmp_path / "whole" / "exact_quantized.pt", weights_only=False)  # what `select` reads
+    assert evaluate(saved, load_dataset("digits")) == whole["accuracy"]["exact_quant"]
     with pytest.raises(AppMultError, match="holds another run"):
         retrain(STRONG, RetrainConfig(gradient="ste", seed=3, **QUICK), tmp_path / "resumed")
 

@@ -267,6 +267,44 @@ def test_select_command_errors_are_one_line(tmp_path):
     assert result.exit_code == 1 and "energy table has no row for" in result.output
 
 
+def test_select_command_reads_a_saved_model_and_chooses_as_when_it_trained_it(tmp_path):
+    import json
+
+    saved, first, second = tmp_path / "q.pt", tmp_path / "a.json", tmp_path / "b.json"
+    trained = _select("--budget", "0.5", "--save-model", str(saved), "-o", str(first))
+    assert trained.exit_code == 0, trained.output
+    from click.testing import CliRunner
+
+    from appmult_char.cli import main
+
+    loaded = CliRunner().invoke(main, ["select", str(saved), "--budget", "0.5", "-o", str(second)])
+    assert loaded.exit_code == 0, loaded.output
+    a, b = json.loads(first.read_text()), json.loads(second.read_text())
+    assert a["assignment"] == b["assignment"] and a["estimates"] == b["estimates"]
+    assert a["accuracy"] == b["accuracy"] and "4x4 unsigned" in loaded.output
+
+
+def test_select_command_rejects_what_is_not_a_usable_model(tmp_path):
+    from click.testing import CliRunner
+
+    from appmult_char.cli import main
+
+    text, weights, plain, q = (tmp_path / n for n in ("m.txt", "w.pt", "plain.pt", "q.pt"))
+    text.write_text("not a model\n")
+    torch.save({"weight": torch.zeros(2)}, weights)
+    torch.save(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), plain)
+    assert _select("--budget", "0.5", "--save-model", str(q)).exit_code == 0
+    for args, fragment in (([str(text)], "not a saved PyTorch model"),
+                           ([str(weights)], "holds a dict, not a network saved whole"),
+                           ([str(plain)], "the model has no approximate layer"),
+                           ([str(q), "--dataset", "mnist1d"], "the model does not take inputs of shape (1, 40)"),
+                           ([str(q), "--bits", "4"], "a MODEL has its own widths"),
+                           ([str(tmp_path / "missing.pt")], "no such file")):
+        result = CliRunner().invoke(main, ["select", *args, "--budget", "0.5"])
+        assert result.exit_code == 1 and fragment in result.output and "Traceback" not in result.output, result.output
+        assert len([line for line in result.output.splitlines() if line.startswith("error")]) == 1
+
+
 def test_clipping_starts_as_the_identity_and_calibration_lowers_the_layer_errors():
     from appmult_char.generators import multiplier
     from appmult_char.select import calibrate_substitution

@@ -5,8 +5,9 @@ Every stage uses the same optimizer (Adam) and batch size; the seed fixes the in
 weights and the batch order. Accuracy with the approximate multiplier is always measured
 with the LUT forward, the circuit's own behaviour, also when a surrogate (``htp``) or
 ``noise`` forward mode trains. A run folder holds `checkpoint.pt` (written atomically
-after every epoch, so an interrupted run resumes where it stopped), `results.json` and,
-with matplotlib, `accuracy.png`.
+after every epoch, so an interrupted run resumes where it stopped), the exact-quantized
+network saved whole, `exact_quantized.pt` (what multiplier selection starts from),
+`results.json` and, with matplotlib, `accuracy.png`.
 """
 
 from __future__ import annotations
@@ -167,6 +168,9 @@ def retrain(multiplier: Any, config: RetrainConfig, run_dir: str | os.PathLike |
             net, following = calibrate(approximate(net, exact, **options), data.batches(256, generator)), "qat"
         else:
             results["exact_quant"] = evaluate(net, data, device)
+            if folder is not None:  # the whole exact-quantized network, for `select`
+                with atomic_output(folder / "exact_quantized.pt") as fh:
+                    torch.save(net, fh)
             net, following = _swap_multiplier(net, mult, config), "retrain"
             results["approx_before"] = _circuit_accuracy(net, data, device, config)
         optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)

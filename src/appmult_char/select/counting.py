@@ -68,18 +68,23 @@ def counting_matrix_torch(x, w, g, a_bits: int, b_bits: int):
     return G.reshape(A, B)
 
 
-def code_counts(x: np.ndarray, w: np.ndarray, a_bits: int, b_bits: int) -> np.ndarray:
+def code_counts(x, w, a_bits: int, b_bits: int) -> np.ndarray:
     """How many of the layer's products multiply each code pair: ``N[a, b]`` (float64,
-    exact below 2^53) for codes ``x (R, K)``, ``w (C, K)``: ``sum_k hx_k[a] hw_k[b]`` with
-    the per-column code histograms."""
-    x = np.asarray(x, dtype=np.int64) & ((1 << a_bits) - 1)
-    w = np.asarray(w, dtype=np.int64) & ((1 << b_bits) - 1)
-    K = x.shape[1]
-    hx = np.zeros((K, 1 << a_bits))
-    hw = np.zeros((K, 1 << b_bits))
-    np.add.at(hx, (np.broadcast_to(np.arange(K), x.shape), x), 1.0)
-    np.add.at(hw, (np.broadcast_to(np.arange(K), w.shape), w), 1.0)
-    return hx.T @ hw
+    exact below 2^53) for codes ``x (R, K)``, ``w (C, K)`` (NumPy arrays or torch tensors,
+    counted on the tensors' device): ``sum_k hx_k[a] hw_k[b]`` with the per-column code
+    histograms."""
+    import torch
+
+    x = torch.as_tensor(x)
+    w = torch.as_tensor(w, device=x.device)
+
+    def histograms(codes, bits: int):  # (K, 2^bits): per column, how often each code occurs
+        size = 1 << bits
+        column = torch.arange(codes.shape[1], device=codes.device) * size
+        flat = ((codes.long() & (size - 1)) + column).reshape(-1)
+        return torch.bincount(flat, minlength=codes.shape[1] * size).reshape(codes.shape[1], size).double()
+
+    return (histograms(x, a_bits).T @ histograms(w, b_bits)).cpu().numpy()
 
 
 def group_parts(x, w, groups: int) -> list[tuple]:

@@ -42,7 +42,7 @@ def _observer(record: dict) -> Callable:
         a_bits, b_bits = layer.act_quant.bits, layer.weight_quant.bits
         parts = group_parts(x_codes.detach().round().long(), w_codes.detach().round().long(), groups)
         if "counts" not in record:  # the code-pair counts of one batch
-            record["counts"] = sum(code_counts(xg.cpu().numpy(), wg.cpu().numpy(), a_bits, b_bits)
+            record["counts"] = sum(code_counts(xg, wg, a_bits, b_bits)
                                    for xg, wg, _ in parts)
 
         def on_grad(grad) -> None:
