@@ -24,7 +24,7 @@ EXPECTED = {
     "gradient": r"\n\s+\d+\s+[\d.]+\s+\S+",
     "htp": r'(HTP: HTPModel\(l=\d+, k=\d+|"htp": \{)',
     "verify": r'(LUT GEMM == circuit:\s+yes|"lut_equals_circuit": true)',
-    "generate": r"\.blif: mul\d+x\d+[us]_\w+, \d+ nodes",
+    "generate": r"\.(blif|v): mul\d+x\d+[us]_\w+, \d+ nodes",
     "retrain": r'(approximate, retrained\s+[\d.]+ %|"approx_after": )',
     "select": r"energy ratio [\d.]+; accuracy exact-quantized [\d.]+ %",
 }

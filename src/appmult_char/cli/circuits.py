@@ -25,7 +25,7 @@ __all__ = ["simulate", "metrics", "info", "generate"]
 @click.option("--backend", type=click.Choice(["auto", "numba", "numpy"]), default="auto", show_default=True)
 @user_errors
 def simulate(files: tuple[str, ...], output: str | None, fmt: str | None, backend: str, **mapping: Any) -> None:
-    """Simulate BLIF circuits exhaustively into product LUTs.
+    """Simulate BLIF or Verilog circuits exhaustively into product LUTs.
 
     Every input is read and checked before anything is written; if a later step fails,
     the error line says which outputs were already written.
@@ -46,7 +46,7 @@ def simulate(files: tuple[str, ...], output: str | None, fmt: str | None, backen
     if output is not None and not several:
         targets = [Path(output)]
     else:
-        targets = [Path(output or ".") / f"{Path(path).name.removesuffix('.blif')}.{fmt or 'npz'}" for path in files]
+        targets = [Path(output or ".") / f"{_stem(path)}.{fmt or 'npz'}" for path in files]
     for target in targets:
         lut_format(target)  # refuse an unknown suffix before simulating
     clash = next((t for i, t in enumerate(targets) if t in targets[:i]), None)
@@ -167,22 +167,32 @@ def info(files: tuple[str, ...], as_json: bool, **mapping: Any) -> None:
 @click.option("--signed", is_flag=True, help="Baugh-Wooley two's-complement multiplier.")
 @click.option("--truncate", type=click.IntRange(min=0), default=0,
               help="Drop partial products of weight below 2^T (kind 'truncated').")
-@click.option("-o", "--output", type=click.Path(), required=True, help="BLIF file to write.")
+@click.option("-o", "--output", type=click.Path(), required=True,
+              help="Circuit file to write: BLIF, or structural Verilog for a .v name.")
 @user_errors
 def generate(kind: str, a_bits: int, b_bits: int, signed: bool, truncate: int, output: str) -> None:
-    """Write a generated A_BITS x B_BITS multiplier as BLIF (exact or truncated partial products).
+    """Write a generated A_BITS x B_BITS multiplier as BLIF or Verilog (exact or truncated partial products).
 
     \b
     Examples:
       appmult-char generate exact 4 4 -o mul4.blif
       appmult-char generate truncated 8 8 --truncate 6 --signed -o mul8s_t6.blif
+      appmult-char generate exact 8 8 -o mul8.v
     """
     from .._errors import AppMultError
     from ..generators import multiplier
-    from ..io.blif import write_blif
+    from ..io import write_circuit
 
     if kind == "truncated" and truncate == 0:
         raise AppMultError("a truncated multiplier needs --truncate T with T >= 1")
     netlist = multiplier(a_bits, b_bits, signed, truncate if kind == "truncated" else 0)
-    write_blif(netlist, output)
+    write_circuit(netlist, output)
     click.echo(f"{output}: {netlist.name}, {len(netlist.nodes)} nodes")
+
+
+def _stem(path: str) -> str:
+    """The file name without its circuit suffix."""
+    from ..io import CIRCUIT_SUFFIXES
+
+    name = Path(path).name
+    return next((name.removesuffix(s) for s in CIRCUIT_SUFFIXES if name.endswith(s)), name)

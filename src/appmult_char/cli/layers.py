@@ -46,7 +46,7 @@ _POSITIVE = click.IntRange(min=1)
 @user_errors
 def verify(circuit: str, half_window: int | None, data_path: str | None, backend: str | None, device: str | None, seed: int,
            as_json: bool, signed: bool, a_bits: int | None, b_bits: int | None, a_bus: str | None, b_bus: str | None,
-           msb_first: bool, tie_undriven: bool, **layer: Any) -> None:
+           msb_first: bool, tie_undriven: bool, top: str | None, yosys: str | None, **layer: Any) -> None:
     """Run one quantized layer through the LUT GEMM, the exact GEMM and the circuit itself.
 
     Exit status 3 when the LUT GEMM and the circuit disagree on any output.
@@ -80,7 +80,8 @@ def verify(circuit: str, half_window: int | None, data_path: str | None, backend
     spec = LayerSpec(**layer)
     with Progress("verify", 1) as bar:
         sim = circuit_simulator(circuit, signed=signed, a_bits=a_bits, b_bits=b_bits, a_bus=a_bus, b_bus=b_bus,
-                                msb_first=msb_first, tie_undriven=tie_undriven, status=bar.step)
+                                msb_first=msb_first, tie_undriven=tie_undriven, top=top, yosys=yosys,
+                                status=bar.step)
         bar.step(f"{circuit}: {spec.layer} layer on {backend}")
         report = verify_layer(sim, spec, backend=backend, seed=seed, half_window=half_window, data=data)
         bar.update(1)

@@ -43,7 +43,7 @@ def retrain(circuit: str, dataset: str, model_name: str | None, gradient: str, f
             seed: int, device: str, run_dir: str | None, as_json: bool, **mapping: Any) -> None:
     """Retrain a quantized network with the multiplier in the loop and report accuracy.
 
-    CIRCUIT is a BLIF circuit, an .npz LUT or an AppMult text LUT. Stages: float training,
+    CIRCUIT is a BLIF or Verilog circuit, an .npz LUT or an AppMult text LUT. Stages: float training,
     quantization-aware training with the exact multiplier, the swap to CIRCUIT (accuracy
     before retraining), retraining (accuracy after); every stage with the same optimizer.
 

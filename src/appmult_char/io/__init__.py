@@ -1,4 +1,5 @@
-"""Readers and writers: BLIF netlists, AppMult text LUTs and gradient files, `.npz` archives.
+"""Readers and writers: BLIF netlists, Verilog (through yosys), AppMult text LUTs and
+gradient files, `.npz` archives.
 
 The file format follows the name's suffix: ``.npz`` (lossless archive) or ``.txt`` /
 ``.txt.gz`` (the AppMult text formats).
@@ -16,7 +17,43 @@ if TYPE_CHECKING:  # each format's module is imported when a file of that format
     from ..lut import ProductLUT
     from ..metrics import ErrorMetrics
 
-__all__ = ["save_lut", "load_lut", "save_gradients", "load_gradients", "lut_format"]
+__all__ = ["save_lut", "load_lut", "save_gradients", "load_gradients", "lut_format", "CIRCUIT_SUFFIXES",
+           "is_circuit_file", "read_circuit", "write_circuit"]
+
+#: Circuit files: BLIF, and Verilog synthesised by yosys.
+CIRCUIT_SUFFIXES = (".blif", ".v", ".sv")
+
+
+def is_circuit_file(path) -> bool:
+    """A netlist (BLIF or Verilog) rather than a LUT file, by suffix."""
+    return os.fspath(path).endswith(CIRCUIT_SUFFIXES)
+
+
+def read_circuit(path, *, tie_undriven: bool = False, top: str | None = None, yosys: str | None = None):
+    """The `Netlist` of a BLIF file, or of a Verilog file synthesised by yosys (`top`,
+    `yosys`: see `io.verilog`)."""
+    name = os.fspath(path)
+    if name.endswith((".v", ".sv")):
+        from .verilog import read_verilog
+
+        return read_verilog(path, top=top, yosys=yosys, tie_undriven=tie_undriven)
+    if top is not None or yosys is not None:
+        raise AppMultError("--top and --yosys apply to Verilog input only", name)
+    from .blif import read_blif
+
+    return read_blif(path, tie_undriven=tie_undriven)
+
+
+def write_circuit(netlist, path) -> None:
+    """Write a netlist as BLIF or, for a ``.v`` name, structural Verilog."""
+    if os.fspath(path).endswith((".v", ".sv")):
+        from .verilog import write_verilog
+
+        write_verilog(netlist, path)
+    else:
+        from .blif import write_blif
+
+        write_blif(netlist, path)
 
 
 def lut_format(path) -> str:

@@ -78,14 +78,16 @@ class Multiplier:
     @classmethod
     def load(cls, source: Any, *, signed: bool = False, **mapping: Any) -> "Multiplier":
         """A `Multiplier` from a `Multiplier`, a `ProductLUT`, or a BLIF / ``.npz`` /
-        AppMult text file (BLIF options as `appmult_char.simulate` takes them)."""
+        AppMult text file, or a Verilog circuit (circuit options as `appmult_char.simulate` takes them)."""
         if isinstance(source, Multiplier):
             return source
         if isinstance(source, ProductLUT):
             return cls(source)
         if isinstance(source, (str, os.PathLike)):
             path = os.fspath(source)
-            if path.endswith(".blif"):
+            from ..io import is_circuit_file
+
+            if is_circuit_file(path):
                 from ..sim import simulate
 
                 return cls(simulate(path, signed=signed, **mapping))

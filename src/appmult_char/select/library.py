@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -15,7 +15,7 @@ from ..lut import ProductLUT
 __all__ = ["Candidate", "load_library", "generated_library", "error_matrix", "SUFFIXES"]
 
 #: Files a library folder may hold: circuits and LUTs.
-SUFFIXES = (".blif", ".npz", ".txt", ".txt.gz")
+SUFFIXES = (".blif", ".v", ".sv", ".npz", ".txt", ".txt.gz")
 
 
 @dataclass
@@ -41,12 +41,13 @@ def error_matrix(lut: ProductLUT) -> np.ndarray:
 def _read(path: str, signed: bool, widths: tuple[int, int] | None) -> Candidate | None:
     """The candidate in `path`, or None when its operand widths are not `widths`
     (checked on the netlist before simulating it)."""
-    if path.endswith(".blif"):
-        from ..io.blif import read_blif
+    from ..io import is_circuit_file, read_circuit
+
+    if is_circuit_file(path):
         from ..operands import OperandMap
         from ..sim import simulate
 
-        netlist = read_blif(path)
+        netlist = read_circuit(path)
         ops = OperandMap.infer(netlist)
         if widths is not None and (ops.a_bits, ops.b_bits) != tuple(widths):
             return None
@@ -76,6 +77,8 @@ def load_library(paths: str | os.PathLike | Iterable[str | os.PathLike], *, sign
         if not paths:
             raise AppMultError(f"no multiplier files ({', '.join(SUFFIXES)}) in the folder", os.fspath(folder))
     candidates = [c for c in (_read(os.fspath(p), signed, widths) for p in paths) if c is not None]
+    stems = [c.name for c in candidates]  # one design as BLIF and Verilog: named by the whole file name
+    candidates = [replace(c, name=Path(c.source).name) if stems.count(c.name) > 1 else c for c in candidates]
     names = [c.name for c in candidates]
     clash = sorted({n for n in names if names.count(n) > 1})
     if clash:

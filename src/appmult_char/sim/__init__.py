@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ..io.blif import read_blif
+from ..io import read_circuit
 from ..lut import ProductLUT
 from ..metrics import ErrorMetrics
 from ..netlist import Netlist
@@ -17,18 +17,21 @@ __all__ = ["Simulator", "SimBackend", "Layout", "backend_names", "Program", "com
            "simulator", "simulate", "evaluate", "circuit_metrics"]
 
 
-def load_circuit(circuit: "Netlist | str | os.PathLike", *, tie_undriven: bool = False) -> Netlist:
-    """A `Netlist` as given, or read from a BLIF file (`tie_undriven`: see `read_blif`)."""
+def load_circuit(circuit: "Netlist | str | os.PathLike", *, tie_undriven: bool = False, top: str | None = None,
+                 yosys: str | None = None) -> Netlist:
+    """A `Netlist` as given, or read from a BLIF or Verilog file (`tie_undriven`: see
+    `read_blif`; `top`, `yosys`: see `io.verilog`)."""
     if isinstance(circuit, Netlist):
         return circuit
-    return read_blif(circuit, tie_undriven=tie_undriven)
+    return read_circuit(circuit, tie_undriven=tie_undriven, top=top, yosys=yosys)
 
 
 def simulator(circuit, *, signed: bool = False, backend: str = "auto", tie_undriven: bool = False,
-              **mapping) -> Simulator:
-    """A `Simulator` for a circuit (`Netlist` or BLIF path), operands mapped by `mapping`
-    (the `OperandMap.infer` options: ``a_bits``, ``b_bits``, ``a_bus``, ``b_bus``, ``msb_first``)."""
-    netlist = load_circuit(circuit, tie_undriven=tie_undriven)
+              top: str | None = None, yosys: str | None = None, **mapping) -> Simulator:
+    """A `Simulator` for a circuit (`Netlist`, BLIF or Verilog path), operands mapped by
+    `mapping` (the `OperandMap.infer` options: ``a_bits``, ``b_bits``, ``a_bus``,
+    ``b_bus``, ``msb_first``)."""
+    netlist = load_circuit(circuit, tie_undriven=tie_undriven, top=top, yosys=yosys)
     return Simulator(netlist, OperandMap.infer(netlist, **mapping), signed, backend)
 
 
