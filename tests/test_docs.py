@@ -27,6 +27,7 @@ EXPECTED = {
     "generate": r"\.(blif|v): mul\d+x\d+[us]_\w+, \d+ nodes",
     "retrain": r'(approximate, retrained\s+[\d.]+ %|"approx_after": )',
     "select": r"energy ratio [\d.]+; accuracy exact-quantized [\d.]+ %",
+    "characterize": r": \d+ circuits \(\d+ reused, 0 failed\)",
 }
 
 

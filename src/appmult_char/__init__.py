@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     from .gradients import Gradient1D, GradientTables, lut1d, prediction_error, ste, window
     from .io import load_gradients, load_lut, save_gradients, save_lut
     from .io.appmult_text import read_gradient_text, read_lut_text, write_gradient_text, write_lut_text
+    from .io import read_circuit, write_circuit
     from .io.blif import format_blif, parse_blif, read_blif, write_blif
+    from .io.verilog import format_verilog, read_verilog, write_verilog
     from .lut import ProductLUT, exact_table, operand_values
     from .metrics import ErrorMetrics, ErrorSums
     from .nn import Multiplier, approximate, calibrate
@@ -36,6 +38,8 @@ _LAZY = {
     "Netlist": "netlist", "Node": "netlist", "OperandMap": "operands", "ProductLUT": "lut",
     "exact_table": "lut", "operand_values": "lut", "ErrorMetrics": "metrics", "ErrorSums": "metrics",
     "read_blif": "io.blif", "parse_blif": "io.blif", "write_blif": "io.blif", "format_blif": "io.blif",
+    "read_verilog": "io.verilog", "write_verilog": "io.verilog", "format_verilog": "io.verilog",
+    "read_circuit": "io", "write_circuit": "io",
     "load_lut": "io", "save_lut": "io", "load_gradients": "io", "save_gradients": "io",
     "read_lut_text": "io.appmult_text", "write_lut_text": "io.appmult_text",
     "read_gradient_text": "io.appmult_text", "write_gradient_text": "io.appmult_text",
