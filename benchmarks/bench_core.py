@@ -39,7 +39,7 @@ def numpy_lut(sim: Simulator) -> np.ndarray:
 def numpy_metrics_fraction(sim: Simulator, words: int) -> float:
     """Baseline for streamed metrics: seconds for the first `words` pattern words on the
     NumPy back end (the same exact sums as the Numba kernels)."""
-    backend, bins = NumpyBackend(), histogram_bins(sim.a_bits, sim.b_bits)
+    backend, bins = NumpyBackend(), histogram_bins(sim.a_bits, sim.b_bits, sim.output_bits)
     t0 = time.perf_counter()
     for w0 in range(0, words, backend.words_per_call):
         backend.stream_metrics(sim.layout, w0, min(words, w0 + backend.words_per_call), bins)

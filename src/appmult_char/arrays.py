@@ -13,7 +13,24 @@ import numpy as np
 
 from ._errors import AppMultError
 
-__all__ = ["Array", "is_device_array", "array_module", "to_host", "to_device", "like"]
+__all__ = ["Array", "is_device_array", "array_module", "to_host", "to_device", "like", "cuda_module"]
+
+
+def cuda_module(instead: str):
+    """`numba.cuda`, with a one-line error when no GPU can be used (`instead`: the back
+    end to name in it)."""
+    try:
+        from numba import cuda
+    except ImportError:
+        raise AppMultError("the CUDA back end needs numba-cuda: pip install 'appmult-char[cuda]'") from None
+    try:
+        available = cuda.is_available()
+        reason = ""
+    except Exception as exc:  # a driver that fails to initialise (CudaSupportError and the like)
+        available, reason = False, f": {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
+    if not available:
+        raise AppMultError(f"no CUDA device was found{reason} (use backend '{instead}')")
+    return cuda
 
 #: A NumPy array or a device array (CuPy, PyTorch CUDA tensor, Numba device array).
 Array = Any

@@ -128,7 +128,7 @@ class ProductLUT:
                                             self.output_bits)
         from .metrics_kernels import new_blocks, sums_from_blocks, table_sums
 
-        acc, facc, hist = new_blocks(histogram_bins(self.a_bits, self.b_bits))
+        acc, facc, hist = new_blocks(histogram_bins(self.a_bits, self.b_bits, self.output_bits))
         table_sums(np.ascontiguousarray(self.table).ravel(), self.a_bits, self.b_bits, self.signed, acc, facc, hist)
         sums = sums_from_blocks(self.table.size, acc, facc, hist)
         return ErrorMetrics.from_sums(sums, self.a_bits, self.b_bits, self.signed, self.output_bits)

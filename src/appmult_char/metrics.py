@@ -28,9 +28,10 @@ def max_exact_product(a_bits: int, b_bits: int, signed: bool) -> int:
     return (1 << (a_bits + b_bits - 2)) if signed else ((1 << a_bits) - 1) * ((1 << b_bits) - 1)
 
 
-def histogram_bins(a_bits: int, b_bits: int) -> int:
-    """Number of signed log2 error buckets for a_bits x b_bits operands."""
-    return 2 * (a_bits + b_bits + 2) + 1
+def histogram_bins(a_bits: int, b_bits: int, output_bits: int = 0) -> int:
+    """Number of signed log2 error buckets for a_bits x b_bits operands and an
+    `output_bits`-bit product: ``|error| < 2^(max(a_bits + b_bits, output_bits) + 1)``."""
+    return 2 * (max(a_bits + b_bits, output_bits) + 2) + 1
 
 
 def histogram_edges(bins: int) -> list[str]:
@@ -216,7 +217,7 @@ class ErrorMetrics:
     def from_tables(cls, approx: np.ndarray, exact: np.ndarray, a_bits: int, b_bits: int, signed: bool,
                     output_bits: int) -> "ErrorMetrics":
         """Metrics of `approx` against `exact` (same shape, integer arrays)."""
-        sums = ErrorSums.of(approx, exact, histogram_bins(a_bits, b_bits))
+        sums = ErrorSums.of(approx, exact, histogram_bins(a_bits, b_bits, output_bits))
         return cls.from_sums(sums, a_bits, b_bits, signed, output_bits)
 
 

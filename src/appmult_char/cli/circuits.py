@@ -22,7 +22,8 @@ __all__ = ["simulate", "metrics", "info", "generate"]
 @click.option("--format", "fmt", type=click.Choice(["npz", "txt", "txt.gz"]), default=None,
               help="Output format when -o is a folder or absent (default npz).")
 @mapping_options
-@click.option("--backend", type=click.Choice(["auto", "numba", "numpy"]), default="auto", show_default=True)
+@click.option("--backend", type=click.Choice(["auto", "numba", "numpy", "cuda"]), default="auto", show_default=True,
+              help="Simulation back end (cuda: the GPU, numba-cuda).")
 @user_errors
 def simulate(files: tuple[str, ...], output: str | None, fmt: str | None, backend: str, **mapping: Any) -> None:
     """Simulate BLIF or Verilog circuits exhaustively into product LUTs.
@@ -94,8 +95,10 @@ _SHOWN = ("er", "med", "nmed", "nmed_pow2", "mred", "mse", "wce", "wcre", "bias"
 @click.argument("files", nargs=-1, required=True, type=click.Path())
 @mapping_options
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list with one object per file.")
+@click.option("--backend", type=click.Choice(["auto", "numba", "numpy", "cuda"]), default="auto", show_default=True,
+              help="Simulation back end (cuda: the GPU, numba-cuda).")
 @user_errors
-def metrics(files: tuple[str, ...], as_json: bool, **mapping: Any) -> None:
+def metrics(files: tuple[str, ...], as_json: bool, backend: str, **mapping: Any) -> None:
     """Exact error metrics, streamed over all input pairs (no LUT is built).
 
     Works for wide circuits too: a 16x16 multiplier (2^32 pairs) takes 25-30 s on two
@@ -106,7 +109,7 @@ def metrics(files: tuple[str, ...], as_json: bool, **mapping: Any) -> None:
       appmult-char metrics circuits/mul8x8u_trunc6.blif
       appmult-char metrics circuits/mul12x12u_exact.blif --json
     """
-    sims = _read(files, "auto", mapping)
+    sims = _read(files, backend, mapping)
     total = sum(1 << (sim.a_bits + sim.b_bits) for sim in sims)
     results = []
     with Progress("metrics", total, unit="pairs") as bar:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._errors import AppMultError
-from ..arrays import Array, array_module, like
+from ..arrays import Array, array_module, cuda_module, like
 from ..gradients.tables import GRADIENT_SCALE
 from . import cuda_kernels, cuda_launch
 from .backend import GemmTables
@@ -21,22 +21,6 @@ __all__ = ["CudaGemm", "MAX_GPU_TABLE_BITS"]
 
 #: The GPU kernels keep tables of up to 2^16 16-bit entries (8x8-bit operands) in shared memory.
 MAX_GPU_TABLE_BITS = 16
-
-
-def _cuda():
-    """`numba.cuda`, with a one-line error when no GPU can be used."""
-    try:
-        from numba import cuda
-    except ImportError:
-        raise AppMultError("the CUDA back end needs numba-cuda: pip install 'appmult-char[cuda]'") from None
-    try:
-        available = cuda.is_available()
-        reason = ""
-    except Exception as exc:  # a driver that fails to initialise (CudaSupportError and the like)
-        available, reason = False, f": {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
-    if not available:
-        raise AppMultError(f"no CUDA device was found{reason} (use backend 'cpu')")
-    return cuda
 
 
 class CudaGemm:
@@ -58,7 +42,7 @@ class CudaGemm:
         backward, the gradient tables (``ga``, ``gbT``, ``kind``), on the device."""
         t = self._tables
         if "lut32" not in t:
-            cuda = _cuda()
+            cuda = cuda_module("cpu")
             table = self.gemm.table
             lut16 = table.astype(np.int16 if int(table.min()) < 0 else np.uint16)
             if lut16.size % 2:
@@ -66,7 +50,7 @@ class CudaGemm:
             t["lut32"] = cuda.to_device(lut16.view(np.uint32))
             t["lut_dtype"] = lut16.dtype
         if "ga" not in t and not self.gemm.one_dimensional:
-            cuda = _cuda()
+            cuda = cuda_module("cpu")
             kind = "float32" if self.gemm.a_bits + self.gemm.b_bits <= 14 else "uint16"
             qa, qb = self.gemm.fixed_point_tables()
             for name, q in (("ga", qa), ("gbT", np.ascontiguousarray(qb.T))):
@@ -82,7 +66,7 @@ class CudaGemm:
         return per_sm * cuda_launch.multiprocessors()
 
     def forward(self, A: Array, B: Array) -> Array:
-        _cuda()
+        cuda_module("cpu")
         g = self.gemm
         ws = cuda_launch.Workspace(A)
         A3, B3, shape = g.fold(ws.operand(A), ws.operand(B))
@@ -98,7 +82,7 @@ class CudaGemm:
         return like(out.reshape(*shape), A)
 
     def backward(self, A: Array, B: Array, grad_C: Array) -> tuple[Array, Array]:
-        _cuda()
+        cuda_module("cpu")
         g = self.gemm
         ws = cuda_launch.Workspace(A)
         A3, B3, _ = g.fold(ws.operand(A), ws.operand(B))

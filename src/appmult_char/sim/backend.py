@@ -87,7 +87,8 @@ class SimBackend(Protocol):
 
 
 #: Back-end name -> (module of this package, class).
-BACKENDS = {"numpy": ("numpy_backend", "NumpyBackend"), "numba": ("numba_backend", "NumbaBackend")}
+BACKENDS = {"numpy": ("numpy_backend", "NumpyBackend"), "numba": ("numba_backend", "NumbaBackend"),
+            "cuda": ("cuda_backend", "CudaBackend")}
 
 
 def backend_names() -> list[str]:
@@ -95,7 +96,8 @@ def backend_names() -> list[str]:
 
 
 def resolve(name: str, patterns: int) -> SimBackend:
-    """The back end called `name`; ``"auto"`` picks NumPy for small jobs, Numba otherwise."""
+    """The back end called `name`; ``"auto"`` picks NumPy for small jobs, Numba otherwise
+    (never the GPU: ``"cuda"`` is asked for by name)."""
     if name == "auto":
         name = "numpy" if patterns <= AUTO_NUMPY_MAX_PATTERNS else "numba"
     if name not in BACKENDS:

@@ -112,7 +112,7 @@ class Simulator:
                                self._where())
         backend = self._backend(1 << bits)
         nwords = -(-(1 << bits) // 64)
-        bins = histogram_bins(self.a_bits, self.b_bits)
+        bins = histogram_bins(self.a_bits, self.b_bits, self.output_bits)
         sums = ErrorSums()
         for w0 in range(0, nwords, backend.words_per_call):
             part = backend.stream_metrics(self.layout, w0, min(nwords, w0 + backend.words_per_call), bins)
