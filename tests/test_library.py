@@ -213,3 +213,28 @@ def _die_once(item, marker):
 def test_a_dead_local_worker_costs_a_retry_not_rows(tmp_path):
     results = dict(LocalExecutor(2).map(_die_once, [1, 2, 3, 4, 5], os.fspath(tmp_path / "died")))
     assert results == {0: 1, 1: 4, 2: 9, 3: 16, 4: 25}
+
+
+def test_sharded_metrics_equal_the_single_process_run_bit_for_bit():
+    from appmult_char.library import DaskExecutor, sharded_metrics
+    from appmult_char.sim import simulator
+
+    net = multiplier(10, 10, False, 8)
+    whole = simulator(net, backend="numba").metrics()
+    assert sharded_metrics(net, LocalExecutor(2)) == whole  # one chunk of 2^20 words: one task
+    small = sharded_metrics(net, LocalExecutor(1), chunk_words=512)  # 32 chunks, in order, one process
+    assert {k: v for k, v in vars(small).items() if k != "sum_rel"} == \
+        {k: v for k, v in vars(whole).items() if k != "sum_rel"}
+    assert sharded_metrics(net, LocalExecutor(2), shards=5, chunk_words=512) == small
+    with DaskExecutor(workers=2) as executor:
+        assert sharded_metrics(net, executor, shards=7, chunk_words=512) == small
+
+
+def test_metrics_command_shards_over_workers_and_prints_the_same(tmp_path):
+    path = tmp_path / "m.blif"
+    write_blif(multiplier(9, 9, False, 7), path)
+    one = CliRunner().invoke(main, ["metrics", str(path), "--json"])
+    two = CliRunner().invoke(main, ["metrics", str(path), "--json", "--workers", "2", "--a-bus", "A", "--b-bus", "B"])
+    dask = CliRunner().invoke(main, ["metrics", str(path), "--json", "--dask", "--workers", "2"])
+    assert one.exit_code == two.exit_code == dask.exit_code == 0, two.output + dask.output
+    assert json.loads(one.stdout) == json.loads(two.stdout) == json.loads(dask.stdout)

@@ -29,6 +29,8 @@ class Executor(Protocol):
 
     #: Whether workers may not see this machine's files (inputs must travel as content).
     remote: bool
+    #: How many items run at once.
+    workers: int
 
     def map(self, fn: Callable, items: Sequence, *args: Any,
             indices: Sequence[int] | None = None) -> Iterator[tuple[int, Any]]:
@@ -112,6 +114,10 @@ class DaskExecutor:
                 self.client = Client(cluster)
         except OSError as exc:
             raise AppMultError(f"cannot reach the Dask scheduler: {exc}".splitlines()[0], address) from None
+
+    @property
+    def workers(self) -> int:
+        return max(1, len(self.client.nthreads()))
 
     def map(self, fn, items, *args, indices=None):
         from distributed import as_completed

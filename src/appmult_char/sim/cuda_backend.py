@@ -232,9 +232,9 @@ class CudaBackend:
     def exhaustive(self, layout: Layout, out: np.ndarray) -> None:
         cuda = cuda_module("numba")
         nwords = -(-out.size // 64)
-        d_out = cuda.device_array(out.size, dtype=np.int64)
+        d_out = cuda.device_array(out.size, dtype=out.dtype)  # the LUT's own (narrowest) type: fewer bytes back
         _kernels(layout, 1)["exhaustive"][_grid(nwords), THREADS](d_out, out.size, nwords)
-        out[:] = d_out.copy_to_host()
+        d_out.copy_to_host(out)
 
     def pairs(self, layout: Layout, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
         cuda = cuda_module("numba")
