@@ -12,7 +12,8 @@ __all__ = ["main"]
 #: Command name -> the module (of this package) that defines it, in help order.
 COMMANDS = {"simulate": "circuits", "metrics": "circuits", "info": "circuits", "generate": "circuits",
             "gradient": "analyses", "htp": "analyses", "verify": "layers", "retrain": "training",
-            "select": "selection", "characterize": "library"}
+            "select": "selection", "characterize": "library",
+            "report": "library"}
 
 
 class _Commands(click.Group):

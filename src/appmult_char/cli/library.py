@@ -1,4 +1,5 @@
-"""The ``characterize`` command: a table of a whole library of circuits."""
+"""The ``characterize`` and ``report`` commands: a table of a whole library of circuits,
+and its HTML page."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import click
 from ._common import user_errors
 from ._progress import Progress
 
-__all__ = ["characterize"]
+__all__ = ["characterize", "report"]
 
 
 def circuit_files(paths: tuple[str, ...]) -> list[str]:
@@ -89,3 +90,31 @@ def characterize(paths: tuple[str, ...], output: str, workers: int | None, use_d
     click.echo(f"{output}: {len(rows)} circuits ({reused[0] if reused else 0} reused, {len(failed)} failed)")
     for row in failed:
         click.echo(f"  failed: {row['error']}")
+
+
+@click.command()
+@click.argument("table", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="The HTML page to write.")
+@click.option("--metric", default="med", show_default=True,
+              help="The error metric of the Pareto plot (a numeric column: med, mred, er, wce, nmed, mse, ...).")
+@click.option("--title", default="Multiplier library", show_default=True)
+@user_errors
+def report(table: str, output: str, metric: str, title: str) -> None:
+    """Write one self-contained HTML page of a `characterize` table: a sortable table of
+    every circuit, a Pareto plot of --metric against the area proxy (front highlighted),
+    and an error heatmap per circuit (re-simulated from its file). Works offline.
+
+    \b
+    Examples:
+      appmult-char report library.csv -o report.html
+      appmult-char report library.parquet --metric mred -o report.html
+    """
+    from ..library.report import write_report
+    from ..library.table import read_table
+
+    rows = read_table(table)
+    with Progress("report", 1) as bar:
+        bar.step(f"{table}: {len(rows)} circuits")
+        write_report(rows, output, metric, title)
+        bar.update(1)
+    click.echo(f"{output}: {len(rows)} circuits, Pareto front of {metric} against the area proxy")
