@@ -28,6 +28,7 @@ EXPECTED = {
     "retrain": r'(approximate, retrained\s+[\d.]+ %|"approx_after": )',
     "select": r"energy ratio [\d.]+; accuracy exact-quantized [\d.]+ %",
     "characterize": r": \d+ circuits \(\d+ reused, 0 failed\)",
+    "convert": r": \d+x\d+ (un)?signed LUT from ",
     "report": r"\.html: \d+ circuits, Pareto front of \w+ against the area proxy",
 }
 

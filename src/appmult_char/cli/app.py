@@ -10,7 +10,7 @@ import click
 __all__ = ["main"]
 
 #: Command name -> the module (of this package) that defines it, in help order.
-COMMANDS = {"simulate": "circuits", "metrics": "circuits", "info": "circuits", "generate": "circuits",
+COMMANDS = {"simulate": "circuits", "metrics": "circuits", "info": "circuits", "generate": "circuits", "convert": "circuits",
             "gradient": "analyses", "htp": "analyses", "verify": "layers", "retrain": "training",
             "select": "selection", "characterize": "library",
             "report": "library"}

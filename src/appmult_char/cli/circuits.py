@@ -9,10 +9,10 @@ from typing import Any
 
 import click
 
-from ._common import circuit_simulator, is_folder, mapping_options, user_errors
+from ._common import circuit_simulator, is_folder, load_lut_input, mapping_options, user_errors
 from ._progress import Progress
 
-__all__ = ["simulate", "metrics", "info", "generate"]
+__all__ = ["simulate", "metrics", "info", "generate", "convert"]
 
 
 @click.command()
@@ -222,3 +222,28 @@ def _stem(path: str) -> str:
 
     name = Path(path).name
     return next((name.removesuffix(s) for s in CIRCUIT_SUFFIXES if name.endswith(s)), name)
+
+
+@click.command()
+@click.argument("input_path", metavar="IN", type=click.Path())
+@click.argument("output", metavar="OUT", type=click.Path(dir_okay=False))
+@mapping_options
+@user_errors
+def convert(input_path: str, output: str, **mapping: Any) -> None:
+    """Convert a LUT (or a circuit, simulated) between formats, by suffix: AppMult text
+    (.txt, .txt.gz), .npz, TorchApprox's NumPy array (.npy), TFApprox's table (.bin, 8x8
+    unsigned) and an AdaPT C header (.h, 8x8 signed). --signed reads .npy and text as
+    two's complement (.bin is unsigned, .h signed by definition).
+
+    \b
+    Examples:
+      appmult-char convert circuits/mul8x8u_trunc6.blif mul8u_trunc6.bin
+      appmult-char convert circuits/mul8x8s_exact.blif --signed mul8s_exact.h
+      appmult-char convert mul8s_exact.h mul8s_exact.npz
+    """
+    from ..io import lut_format, save_lut
+
+    lut_format(output)  # refuse an unknown suffix before reading
+    lut = load_lut_input(input_path, **mapping)
+    save_lut(lut, output)
+    click.echo(f"{output}: {lut.a_bits}x{lut.b_bits} {'signed' if lut.signed else 'unsigned'} LUT from {input_path}")

@@ -1,5 +1,5 @@
 """Readers and writers: BLIF netlists, Verilog (through yosys), AppMult text LUTs and
-gradient files, `.npz` archives.
+gradient files, `.npz` archives, and the LUT layouts of other frameworks (`io.foreign`).
 
 The file format follows the name's suffix: ``.npz`` (lossless archive) or ``.txt`` /
 ``.txt.gz`` (the AppMult text formats).
@@ -57,23 +57,31 @@ def write_circuit(netlist, path) -> None:
 
 
 def lut_format(path) -> str:
-    """``npz`` or ``text``, from the file name's suffix."""
+    """``npz``, ``text`` or ``foreign`` (TorchApprox ``.npy``, TFApprox ``.bin``, AdaPT
+    ``.h``: `io.foreign`), from the file name's suffix."""
     name = os.fspath(path)
     if name.endswith(".npz"):
         return "npz"
     if name.endswith((".txt", ".txt.gz")):
         return "text"
-    raise AppMultError("unknown LUT format: use a .npz, .txt or .txt.gz file name", name)
+    if name.endswith((".npy", ".bin", ".h")):
+        return "foreign"
+    raise AppMultError("unknown LUT format: use a .npz, .txt, .txt.gz, .npy, .bin or .h file name", name)
 
 
 def save_lut(lut: ProductLUT, path, tied=(), metrics: ErrorMetrics | None = None) -> None:
     """Save `lut` as `.npz` or AppMult text, by suffix (`tied`: nets the reader tied to 0,
     listed in the text header as the reference simulator does; `metrics`: the LUT's
     metrics when already computed, for the text header)."""
-    if lut_format(path) == "npz":
+    fmt = lut_format(path)
+    if fmt == "npz":
         from .npz import save_npz
 
         save_npz(lut, path)
+    elif fmt == "foreign":
+        from .foreign import save_foreign
+
+        save_foreign(lut, path)
     else:
         from .appmult_text import write_lut_text
 
@@ -81,11 +89,17 @@ def save_lut(lut: ProductLUT, path, tied=(), metrics: ErrorMetrics | None = None
 
 
 def load_lut(path, signed: bool = False) -> ProductLUT:
-    """Load a LUT from `.npz` or AppMult text, by suffix (`signed` applies to text only)."""
-    if lut_format(path) == "npz":
+    """Load a LUT from `.npz`, AppMult text or a foreign layout, by suffix (`signed`
+    applies to text and ``.npy``, which do not record it)."""
+    fmt = lut_format(path)
+    if fmt == "npz":
         from .npz import load_npz
 
         return load_npz(path)
+    if fmt == "foreign":
+        from .foreign import load_foreign
+
+        return load_foreign(path, signed)
     from .appmult_text import read_lut_text
 
     return read_lut_text(path, signed)
@@ -95,6 +109,8 @@ def save_gradients(tables: GradientTables | Gradient1D, path, source: str = "") 
     """Save gradient tables as `.npz` (LUT-1D vectors kept as such) or in the AppMult
     gradient text format (LUT-1D expanded to 2-D), by suffix; `source` names the input
     in the text header."""
+    if lut_format(path) == "foreign":
+        raise AppMultError("gradient tables are written as .npz or AppMult text (.txt, .txt.gz)", os.fspath(path))
     if lut_format(path) == "npz":
         from .npz import save_gradients_npz
 
@@ -107,6 +123,8 @@ def save_gradients(tables: GradientTables | Gradient1D, path, source: str = "") 
 
 def load_gradients(path, signed: bool = False) -> GradientTables | Gradient1D:
     """Load what `save_gradients` wrote, by suffix (`signed` applies to text only)."""
+    if lut_format(path) == "foreign":
+        raise AppMultError("gradient tables are read from .npz or AppMult text (.txt, .txt.gz)", os.fspath(path))
     if lut_format(path) == "npz":
         from .npz import load_gradients_npz
 
