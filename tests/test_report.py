@@ -3,12 +3,10 @@ headless browser (Debian's chromium; `.ci/run` installs it)."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
@@ -18,7 +16,7 @@ from appmult_char.cli import main
 from appmult_char.generators import broken_array_multiplier, multiplier
 from appmult_char.io.blif import write_blif
 from appmult_char.library import LocalExecutor, characterize, write_table
-from appmult_char.library.report import pareto_front, render_report
+from appmult_char.library.report import pareto_front
 
 from .conftest import _required
 

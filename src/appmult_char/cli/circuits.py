@@ -99,7 +99,8 @@ _SHOWN = ("er", "med", "nmed", "nmed_pow2", "mred", "mse", "wce", "wcre", "bias"
 @click.option("--backend", type=click.Choice(["auto", "numba", "numpy", "cuda"]), default="auto", show_default=True,
               help="Simulation back end (cuda: the GPU, numba-cuda).")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Shard the patterns over this many worker processes (with --dask: local Dask workers).")
+              help="Shard the patterns over this many worker processes, one Numba thread each (with --dask: "
+                   "local Dask workers).")
 @click.option("--dask", "use_dask", is_flag=True, help="Shard over a local Dask cluster (distributed.LocalCluster).")
 @click.option("--scheduler", default=None, help="Shard over the Dask cluster of this scheduler (tcp://HOST:PORT).")
 @user_errors

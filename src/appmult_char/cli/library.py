@@ -38,7 +38,8 @@ def circuit_files(paths: tuple[str, ...]) -> list[str]:
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
               help="The table: .csv, .json or .parquet (pyarrow). Rerunning into it reuses unchanged rows.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Worker processes [default: one per core]; with --dask, the local cluster's workers.")
+              help="Worker processes [default: none, this process: Numba and BLAS use every core already]; "
+                   "with --dask, the local cluster's workers [default: one per core].")
 @click.option("--dask", "use_dask", is_flag=True, help="Run on a local Dask cluster (distributed.LocalCluster).")
 @click.option("--scheduler", default=None, help="Run on the Dask cluster of this scheduler (tcp://HOST:PORT).")
 @click.option("--signed", is_flag=True, help="Two's-complement operands and product, for every circuit.")

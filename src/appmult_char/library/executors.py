@@ -42,12 +42,14 @@ def _one_thread() -> None:
 
 
 class LocalExecutor:
-    """Worker processes on this machine (default: one per core)."""
+    """`workers` processes on this machine; one (the default) runs in this process, where
+    Numba and BLAS already use every core: on 2 cores that was the fastest way
+    (`docs/library.md`)."""
 
     remote = False
 
     def __init__(self, workers: int | None = None):
-        self.workers = workers or os.cpu_count() or 1
+        self.workers = 1 if workers is None else workers
         if self.workers < 1:
             raise AppMultError(f"--workers must be at least 1, got {self.workers}")
 
