@@ -132,6 +132,20 @@ def test_random_hierarchical_networks_match_reference(seed, backend):
         assert value == expected
 
 
+def reference_table(top, subs, half: int, signed: bool) -> np.ndarray:
+    """The exhaustive table of a random design by the plain-Python evaluator (outputs
+    sign-extended when signed), indexed by the raw operand patterns."""
+    nout = len(top["outputs"])
+    expected = np.empty((1 << half, 1 << half), dtype=np.int64)
+    for av in range(1 << half):
+        for bv in range(1 << half):
+            bits = {f"x{j}": (av >> j) & 1 for j in range(half)}
+            bits.update({f"x{half + j}": (bv >> j) & 1 for j in range(half)})
+            raw = sum(bit << j for j, bit in enumerate(_reference_eval(top, subs, bits)))
+            expected[av, bv] = raw - (((raw >> (nout - 1)) & 1) << nout) if signed else raw
+    return expected
+
+
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1))
 def test_exhaustive_lut_matches_the_reference_evaluator(seed):
@@ -141,13 +155,7 @@ def test_exhaustive_lut_matches_the_reference_evaluator(seed):
     signed = bool(seed & 1)
     netlist = parse_blif(_blif(top, subs))
     nout = len(top["outputs"])
-    expected = np.empty((1 << half, 1 << half), dtype=np.int64)
-    for av in range(1 << half):
-        for bv in range(1 << half):
-            bits = {f"x{j}": (av >> j) & 1 for j in range(half)}
-            bits.update({f"x{half + j}": (bv >> j) & 1 for j in range(half)})
-            raw = sum(bit << j for j, bit in enumerate(_reference_eval(top, subs, bits)))
-            expected[av, bv] = raw - (((raw >> (nout - 1)) & 1) << nout) if signed else raw
+    expected = reference_table(top, subs, half, signed)
     table = ProductLUT(expected, half, half, signed, nout).metrics()  # more product bits than a*b needs, too
     for backend in ("numba", "numpy"):
         sim = Simulator(netlist, signed=signed, backend=backend)

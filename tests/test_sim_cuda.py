@@ -15,7 +15,7 @@ from appmult_char.generators import multiplier
 from appmult_char.sim import simulator
 
 from .conftest import REFDATA, SIMULATOR, refdata
-from .test_properties import _blif, _random_design, _reference_eval, assert_same_sums
+from .test_properties import _blif, _random_design, assert_same_sums, reference_table
 
 
 @refdata
@@ -33,14 +33,7 @@ def test_cuda_backend_on_random_netlists_against_the_reference_evaluator(seed):
     top, subs, half = _random_design(seed)
     signed = bool(seed & 1)
     netlist = parse_blif(_blif(top, subs))
-    nout = len(top["outputs"])
-    expected = np.empty((1 << half, 1 << half), dtype=np.int64)
-    for av in range(1 << half):
-        for bv in range(1 << half):
-            bits = {f"x{j}": (av >> j) & 1 for j in range(half)}
-            bits.update({f"x{half + j}": (bv >> j) & 1 for j in range(half)})
-            raw = sum(bit << j for j, bit in enumerate(_reference_eval(top, subs, bits)))
-            expected[av, bv] = raw - (((raw >> (nout - 1)) & 1) << nout) if signed else raw
+    expected = reference_table(top, subs, half, signed)
     gpu = simulator(netlist, signed=signed, backend="cuda", a_bits=half, b_bits=half)
     assert np.array_equal(gpu.lut().table, expected)
     rng = np.random.default_rng(seed)
