@@ -27,7 +27,8 @@ def _random_lut(seed: int, bits: int, signed: bool, lo: int, hi: int) -> Product
 @given(seed=st.integers(0, 2**32 - 1), fmt=st.sampled_from([".npy", ".bin", ".h", ".npz", ".txt"]))
 def test_formats_round_trip(tmp_path_factory, seed, fmt):
     signed = {".bin": False, ".h": True}.get(fmt, bool(seed & 1))
-    bits = 8 if fmt in (".bin", ".h") else 2 + seed % 7
+    bits = 8 if fmt in (".bin", ".h") else 2 + seed % (7 if signed or fmt != ".npy" else 6)  # unsigned 8x8 .npy:
+    # TorchApprox's sign-magnitude layout, not a round trip (its own test below)
     lo, hi = (-(1 << 15), (1 << 15) - 1) if signed or fmt == ".npy" else (0, (1 << 16) - 1)
     lut = _random_lut(seed, bits, signed, max(lo, -(1 << 2 * bits - 1) if signed else 0),
                       min(hi, (1 << 2 * bits) - 1 >> signed))
@@ -62,6 +63,29 @@ def test_torchapprox_array_is_its_accurate_lut_for_the_exact_multiplier(tmp_path
     assert array.dtype == np.int16 and np.array_equal(array, (xx * yy).astype(np.int16))
 
 
+def test_unsigned_8x8_becomes_torchapprox_sign_magnitude_layout(tmp_path):
+    """TorchApprox's own LUT of an unsigned EvoApprox design (utils/evoapprox.py): sign
+    times the unsigned product of the magnitudes; for the exact multiplier, its signed
+    accurate LUT."""
+    from appmult_char.generators import multiplier
+    from appmult_char.sim import simulate
+
+    for t, path in ((0, tmp_path / "exact.npy"), (7, tmp_path / "t7.npy")):
+        lut = simulate(multiplier(8, 8, False, t))
+        save_lut(lut, path)
+        array = np.load(path)
+        for i in range(0, 256, 5):
+            for j in range(0, 256, 3):
+                vi, vj = (i - 256 if i >= 128 else i), (j - 256 if j >= 128 else j)
+                sign = (-1 if vi < 0 else 1) * (-1 if vj < 0 else 1)
+                assert array[i, j] == sign * lut.table[abs(vi), abs(vj)]
+        if t == 0:
+            x = np.arange(256)
+            x[x >= 128] -= 256
+            assert np.array_equal(array, np.outer(x, x).astype(np.int16))
+        assert load_lut(path, signed=True).signed
+
+
 @refdata
 def test_reference_luts_convert_to_tfapprox_and_back(tmp_path):
     for ref in sorted(REFDATA.glob("mul8u_*_lutfp.txt.gz")):
@@ -76,7 +100,7 @@ def test_reference_luts_convert_to_tfapprox_and_back(tmp_path):
     ("mul7x7u_trunc5.blif", "t.bin", False, "a TFApprox .bin holds 8x8 multipliers only, not 7x7"),
     ("mul8x8s_exact.blif", "t.bin", True, "a TFApprox .bin holds unsigned multipliers only, not signed"),
     ("mul8x8u_trunc6.blif", "t.h", False, "an AdaPT header holds signed multipliers only, not unsigned"),
-    ("mul8x8u_trunc6.blif", "t.npy", False, "a TorchApprox LUT holds products in [-32768, 32767]"),
+    ("mul7x7u_trunc5.blif", "t.bin", False, "a TFApprox .bin holds 8x8 multipliers only, not 7x7"),
     ("mul8x8u_trunc6.blif", "t.xlsx", False, "unknown LUT format"),
 ])
 def test_formats_refuse_what_they_cannot_hold(tmp_path, source, target, signed, message):

@@ -3,8 +3,13 @@
 - ``.npy`` — TorchApprox's LUT (``torchapprox/operators/lut.py`` in etrommer/torch-approx:
   a 256 x 256 ``int16`` array, ``lut[x][w]`` indexed by the operands' raw 8-bit patterns,
   as its CPU kernel ``kernels/cpu/ta_gemm_cpu.cpp`` reads it); here any square table of
-  raw patterns whose values fit ``int16``, 8 x 8 for TorchApprox itself. `--signed` says
-  how to read one back (the array does not record it).
+  raw patterns whose values fit ``int16``, 8 x 8 for TorchApprox itself. An unsigned 8 x 8
+  multiplier is written the way TorchApprox builds the LUT of an unsigned EvoApprox design
+  (``lut`` in ``torchapprox/utils/evoapprox.py``): as a sign-magnitude multiplier of signed
+  codes, ``lut[i][j] = s_i s_j L[|v_i|][|v_j|]`` with ``v`` the two's-complement value of
+  pattern ``i`` and ``s`` its sign — operands above 128 of the unsigned design are not
+  used, so reading the file back gives that signed multiplier. `--signed` says how to
+  read a square table back (the array does not record it).
 - ``.bin`` — TFApprox's lookup table (ehw-fit/tf-approximate, ``tf2/README.md`` and
   ``LoadLookupTable`` in ``tf2/src/approx_ops_types.h``): 65,536 little-endian ``uint16``
   products, ``a`` the outer and ``b`` the inner loop; 8 x 8 unsigned only.
@@ -27,7 +32,7 @@ from .._errors import AppMultError
 from ..lut import ProductLUT
 from ._files import atomic_output, read_text
 
-__all__ = ["FOREIGN_SUFFIXES", "save_foreign", "load_foreign"]
+__all__ = ["FOREIGN_SUFFIXES", "save_foreign", "load_foreign", "sign_magnitude"]
 
 FOREIGN_SUFFIXES = (".npy", ".bin", ".h")
 _INT16 = (-(1 << 15), (1 << 15) - 1)
@@ -58,6 +63,8 @@ def save_foreign(lut: ProductLUT, path) -> None:
     if kind == "npy":
         if lut.a_bits != lut.b_bits:
             raise AppMultError(f"TorchApprox LUTs are square, not {lut.a_bits}x{lut.b_bits}", where)
+        if (lut.a_bits, lut.signed) == (8, False):
+            lut = sign_magnitude(lut)
         _check(lut, where, "a TorchApprox LUT", None, *_INT16, square8=False)
         with atomic_output(path) as fh:
             np.save(fh, lut.table.astype(np.int16))
@@ -70,6 +77,16 @@ def save_foreign(lut: ProductLUT, path) -> None:
         rows = ",\n".join("{" + ", ".join(map(str, row)) + "}" for row in lut.table.astype(np.int64).tolist())
         with atomic_output(path, "w") as fh:
             fh.write(f"#include <stdint.h>\n\nconst int16_t lut [256][256] = {{{rows}}};\n")
+
+
+def sign_magnitude(lut: ProductLUT) -> ProductLUT:
+    """The signed multiplier TorchApprox makes of an unsigned 8 x 8 one (see the module
+    docstring): magnitudes through `lut`, the product's sign from the operands'."""
+    pattern = np.arange(256)
+    value = np.where(pattern >= 128, pattern - 256, pattern)
+    magnitude, sign = np.abs(value), np.sign(value) + (value == 0)
+    table = lut.table.astype(np.int64)[np.ix_(magnitude, magnitude)] * np.outer(sign, sign)
+    return ProductLUT(table, 8, 8, True, 16, lut.name, lut.source)
 
 
 def _square(values: np.ndarray, where: str) -> tuple[np.ndarray, int]:

@@ -223,6 +223,20 @@ def _grid(nwords: int) -> int:
     return max(1, min(-(-nwords // THREADS), 8 * sms))
 
 
+def _touch(out: np.ndarray) -> None:
+    """Fault in a fresh host array's pages from several threads at once (NumPy's fill
+    releases the GIL); a 64 MB table takes 12 ms to fault in from one thread."""
+    if out.nbytes < 1 << 22:
+        return
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    parts = min(8, os.cpu_count() or 1)
+    step = -(-out.size // parts)
+    with ThreadPoolExecutor(parts) as pool:
+        list(pool.map(lambda i: out[i:i + step].fill(0), range(0, out.size, step)))
+
+
 class CudaBackend:
     """The generated kernels above on the current CUDA device."""
 
@@ -234,6 +248,7 @@ class CudaBackend:
         nwords = -(-out.size // 64)
         d_out = cuda.device_array(out.size, dtype=out.dtype)  # the LUT's own (narrowest) type: fewer bytes back
         _kernels(layout, 1)["exhaustive"][_grid(nwords), THREADS](d_out, out.size, nwords)
+        _touch(out)  # while the kernel runs: a fresh table's page faults cost more than the copy
         d_out.copy_to_host(out)
 
     def pairs(self, layout: Layout, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
