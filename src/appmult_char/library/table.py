@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from .._errors import AppMultError
-from ..io._files import atomic_output
+from ..io._files import atomic_output, suffix_kind
 from ..metrics import ErrorMetrics
 from .gates import GATE_TYPES
 
@@ -40,11 +40,8 @@ TABLE_SUFFIXES = (".csv", ".json", ".parquet")
 
 
 def table_format(path) -> str:
-    name = os.fspath(path)
-    for suffix in TABLE_SUFFIXES:
-        if name.endswith(suffix):
-            return suffix[1:]
-    raise AppMultError(f"unknown table format: use a {', '.join(TABLE_SUFFIXES)} file name", name)
+    """``csv``, ``json`` or ``parquet``, from the file name's suffix."""
+    return suffix_kind(path, TABLE_SUFFIXES, f"unknown table format: use a {', '.join(TABLE_SUFFIXES)} file name")
 
 
 def _arrow():
