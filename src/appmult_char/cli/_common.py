@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -12,7 +13,8 @@ from typing import Any
 
 import click
 
-__all__ = ["mapping_options", "user_errors", "circuit_simulator", "is_folder", "load_lut_input"]
+__all__ = ["mapping_options", "executor_options", "open_executor", "user_errors", "circuit_simulator", "is_folder",
+           "load_lut_input"]
 
 
 def mapping_options(f: Callable) -> Callable:
@@ -34,6 +36,40 @@ def mapping_options(f: Callable) -> Callable:
     for option in reversed(options):
         f = option(f)
     return f
+
+
+def executor_options(f: Callable) -> Callable:
+    """``--workers``, ``--dask`` and ``--scheduler``: where a command's parallel work runs;
+    the command takes them as ``workers``, ``use_dask``, ``scheduler`` and passes them to
+    `open_executor`."""
+    options = [
+        click.option("--workers", type=click.IntRange(min=1), default=None,
+                     help="Worker processes, one Numba thread each [default: none, this process, whose Numba and "
+                          "BLAS use every core]; with --dask, the local cluster's workers [default: one per core]."),
+        click.option("--dask", "use_dask", is_flag=True, help="Run on a local Dask cluster (distributed.LocalCluster)."),
+        click.option("--scheduler", default=None, help="Run on the Dask cluster of this scheduler (tcp://HOST:PORT)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+@contextlib.contextmanager
+def open_executor(workers: int | None, use_dask: bool, scheduler: str | None):
+    """The `library` executor those options ask for (None when none was given: the work
+    stays in this process), closed afterwards."""
+    if workers is None and not use_dask and scheduler is None:
+        yield None
+        return
+    from ..library import executor_for
+
+    executor = executor_for(workers, scheduler, use_dask)
+    try:
+        yield executor
+    finally:
+        close = getattr(executor, "close", None)
+        if close is not None:
+            close()
 
 
 def user_errors(f: Callable) -> Callable:

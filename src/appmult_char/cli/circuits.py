@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from ._common import circuit_simulator, is_folder, load_lut_input, mapping_options, user_errors
+from ._common import (circuit_simulator, executor_options, is_folder, load_lut_input, mapping_options, open_executor,
+                      user_errors)
 from ._progress import Progress
 
 __all__ = ["simulate", "metrics", "info", "generate", "convert"]
@@ -98,18 +99,15 @@ _SHOWN = ("er", "med", "nmed", "nmed_pow2", "mred", "mse", "wce", "wcre", "bias"
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list with one object per file.")
 @click.option("--backend", type=click.Choice(["auto", "numba", "numpy", "cuda"]), default="auto", show_default=True,
               help="Simulation back end (cuda: the GPU, numba-cuda).")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Shard the patterns over this many worker processes, one Numba thread each (with --dask: "
-                   "local Dask workers).")
-@click.option("--dask", "use_dask", is_flag=True, help="Shard over a local Dask cluster (distributed.LocalCluster).")
-@click.option("--scheduler", default=None, help="Shard over the Dask cluster of this scheduler (tcp://HOST:PORT).")
+@executor_options
 @user_errors
 def metrics(files: tuple[str, ...], as_json: bool, backend: str, workers: int | None, use_dask: bool,
             scheduler: str | None, **mapping: Any) -> None:
     """Exact error metrics, streamed over all input pairs (no LUT is built).
 
     Works for wide circuits too: a 16x16 multiplier (2^32 pairs) takes 25-30 s on two
-    cores.
+    cores. --workers, --dask or --scheduler shard the pairs by range over processes or a
+    Dask cluster, with the same result bit for bit.
 
     \b
     Examples:
@@ -119,12 +117,7 @@ def metrics(files: tuple[str, ...], as_json: bool, backend: str, workers: int | 
     sims = _read(files, backend, mapping)
     total = sum(1 << (sim.a_bits + sim.b_bits) for sim in sims)
     results = []
-    executor = None
-    if workers is not None or use_dask or scheduler is not None:
-        from ..library import executor_for
-
-        executor = executor_for(workers, scheduler, use_dask)
-    try:
+    with open_executor(workers, use_dask, scheduler) as executor:
         with Progress("metrics", total, unit="pairs") as bar:
             for path, sim in zip(files, sims):
                 bar.step(os.fspath(path))
@@ -137,9 +130,6 @@ def metrics(files: tuple[str, ...], as_json: bool, backend: str, workers: int | 
                                                           backend="numba" if backend == "auto" else backend,
                                                           progress=bar.update,
                                                           **{k: mapping[k] for k in _OPERAND_OPTIONS})))
-    finally:
-        if executor is not None and hasattr(executor, "close"):
-            executor.close()
     if as_json:
         click.echo(json.dumps([{"file": os.fspath(p), **r.to_dict()} for p, r in results], indent=2))
         return

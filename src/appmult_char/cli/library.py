@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ._common import user_errors
+from ._common import executor_options, open_executor, user_errors
 from ._progress import Progress
 
 __all__ = ["characterize", "report"]
@@ -37,11 +37,7 @@ def circuit_files(paths: tuple[str, ...]) -> list[str]:
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
               help="The table: .csv, .json or .parquet (pyarrow). Rerunning into it reuses unchanged rows.")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Worker processes [default: none, this process: Numba and BLAS use every core already]; "
-                   "with --dask, the local cluster's workers [default: one per core].")
-@click.option("--dask", "use_dask", is_flag=True, help="Run on a local Dask cluster (distributed.LocalCluster).")
-@click.option("--scheduler", default=None, help="Run on the Dask cluster of this scheduler (tcp://HOST:PORT).")
+@executor_options
 @click.option("--signed", is_flag=True, help="Two's-complement operands and product, for every circuit.")
 @click.option("--top", help="Verilog: the top module of every file [default: the one yosys finds].")
 @click.option("--yosys", help="Verilog: the yosys executable.")
@@ -65,15 +61,14 @@ def characterize(paths: tuple[str, ...], output: str, workers: int | None, use_d
       appmult-char characterize lib/*.v --workers 8 -o library.parquet
       appmult-char characterize lib --scheduler tcp://10.0.0.1:8786 -o library.parquet
     """
-    from ..library import CharacterizeOptions, executor_for
+    from ..library import CharacterizeOptions
     from ..library import characterize as run
     from ..library.table import table_format
 
     table_format(output)  # an unknown suffix is refused before any work
     files = circuit_files(paths)
     options = CharacterizeOptions(signed=signed, htp_pairs=htp_pairs, top=top, yosys=yosys)
-    executor = executor_for(workers, scheduler, use_dask)
-    try:
+    with open_executor(workers, use_dask, scheduler) as executor:
         with Progress("characterize", len(files), unit="circuits") as bar:
             reused = []
 
@@ -83,10 +78,6 @@ def characterize(paths: tuple[str, ...], output: str, workers: int | None, use_d
                 bar.update(done - bar.done, note=note)
 
             rows = run(files, output, options=options, executor=executor, progress=heard)
-    finally:
-        close = getattr(executor, "close", None)
-        if close is not None:
-            close()
     failed = [r for r in rows if r.get("error")]
     click.echo(f"{output}: {len(rows)} circuits ({reused[0] if reused else 0} reused, {len(failed)} failed)")
     for row in failed:
