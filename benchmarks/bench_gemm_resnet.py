@@ -1,9 +1,12 @@
 """LUT GEMM on the GEMM shapes of a training step: CIFAR-shaped ResNet-18 at batch 128.
 
-Run on a CUDA machine: ``python benchmarks/bench_gemm_resnet.py [--bits 7,8]``. For every
+Run on a CUDA machine: ``python benchmarks/bench_gemm_resnet.py [--bits 7,8] [--gradient
+window:4|ste|lut1d]``. The multiplier is a truncated one (partial products below
+2^(bits-2) dropped): an exact multiplier's window tables are straight-through ones, which
+take the separable path. For every
 distinct convolution/linear GEMM of the network (M = 128·H·W output positions, K = input
 channels x kernel area, N = output channels), with its multiplicity in the network, it
-times the LUT GEMM forward and the 2-D table backward (grad_A and grad_B) through the
+times the LUT GEMM forward and the backward (grad_A and grad_B) through the
 PyTorch autograd function the approximate layers use, beside fp32 ``torch.matmul`` on the
 same shapes (TF32 off) in the same run, and the host time of one call from PyTorch (wall
 time of the Python call, measured after a synchronisation, without waiting for the GPU).
@@ -16,9 +19,10 @@ import time
 
 import torch
 
-from appmult_char import ProductLUT, window
-from appmult_char.gemm import LutGemm
+from appmult_char import simulate
+from appmult_char.generators import multiplier
 from appmult_char.gemm.torch_bridge import lut_matmul
+from appmult_char.nn import Multiplier
 from appmult_char.nn.models import build_model
 
 
@@ -73,14 +77,14 @@ def host_us(fn, repeat: int = 20) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--bits", default="7,8")
+    parser.add_argument("--gradient", default="window:4", help="ste, window:W or lut1d")
     args = parser.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = False
     shapes = resnet_shapes()
     print(f"{'bits':>4} {'M':>7} {'K':>5} {'N':>4} {'x':>2} {'fwd ms':>7} {'bwd ms':>7} {'fp32 fwd':>8} "
           f"{'fwd MAC/s':>9} {'bwd MAC/s':>9} {'host us fwd':>11} {'host us bwd':>11}")
     for bits in (int(b) for b in args.bits.split(",")):
-        lut = ProductLUT.exact(bits, bits)
-        gemm = LutGemm(lut, window(lut, 4), backend="cuda")
+        gemm = Multiplier(simulate(multiplier(bits, bits, False, bits - 2))).gemm(args.gradient, "cuda")
         totals = [0.0, 0.0, 0.0]
         for (M, K, N), count in sorted(shapes.items()):
             a = torch.randint(0, 1 << bits, (M, K), device="cuda").float().requires_grad_()
@@ -96,7 +100,7 @@ def main() -> None:
             totals = [totals[0] + count * fwd, totals[1] + count * bwd, totals[2] + count * ref]
             print(f"{bits:4d} {M:7d} {K:5d} {N:4d} {count:2d} {fwd:7.2f} {bwd:7.2f} {ref:8.3f} {macs / fwd * 1e3:9.2e} "
                   f"{2 * macs / bwd * 1e3:9.2e} {h_f:11.0f} {h_b:11.0f}", flush=True)
-        print(f"{bits}-bit totals over the network: forward {totals[0]:.1f} ms, backward {totals[1]:.1f} ms, "
+        print(f"{bits}-bit {args.gradient} totals over the network: forward {totals[0]:.1f} ms, backward {totals[1]:.1f} ms, "
               f"fp32 forward {totals[2]:.1f} ms", flush=True)
 
 

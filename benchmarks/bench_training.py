@@ -23,7 +23,7 @@ from appmult_char.nn import approximate, calibrate
 from appmult_char.nn.models import build_model
 
 MODES = {"exact QAT": ("exact", "ste"), "LUT + STE": ("lut", "ste"), "LUT + window": ("lut", "window:4"),
-         "LUT + LUT-1D": ("lut", "lut1d"), "HTP + window": ("htp", "window:4")}
+         "LUT + LUT-1D": ("lut", "lut1d"), "HTP + STE": ("htp", "ste"), "HTP + window": ("htp", "window:4")}
 
 
 def _sync(x) -> None:
@@ -75,7 +75,8 @@ def _compiled(model, x, y, enabled: bool):
 
 
 def profile(base, x, y, name: str) -> None:
-    """The ten most expensive operations of one 7-bit training step of mode `name`."""
+    """The most expensive operations (host, and GPU where there is one) of one 7-bit
+    training step of mode `name`."""
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
@@ -91,7 +92,10 @@ def profile(base, x, y, name: str) -> None:
         optimizer.step()
         _sync(x)
     print(f"-- profile of one 7-bit {name} step")
-    print(prof.key_averages().table(sort_by="cpu_time_total", row_limit=12, max_name_column_width=40))
+    table = prof.key_averages()
+    print(table.table(sort_by="cpu_time_total", row_limit=12, max_name_column_width=40))
+    if x.is_cuda:
+        print(table.table(sort_by="self_device_time_total", row_limit=15, max_name_column_width=40))
 
 
 def main() -> None:

@@ -55,7 +55,8 @@ for bits in (7, 8):
             continue
         kernel = cuda_kernels._compile(cuda_kernels._fwd_source(tables["lut_dtype"].name, "int32", tm, tn, ty), "fwd",
                                 max_registers=regs)
-        args = (A, B, tables["lut32"], np.int64(1 << bits), np.int64((1 << bits) - 1), np.int64((1 << bits) - 1), out)
+        args = (A, B, tables["lut32"], np.int64(1 << bits), np.int64((1 << bits) - 1), np.int64((1 << bits) - 1),
+                    np.int64(1), np.int64(size), out)
         nbytes = tables["lut32"].size * 4
         try:
             grid = ((N + 32 * tn - 1) // (32 * tn), (M + ty * tm - 1) // (ty * tm), 1)

@@ -28,7 +28,8 @@ for bits in (7, 8):
                 pass
             options = {"max_registers": regs} if regs else {}
             kernel = cuda_kernels._compile(cuda_kernels._fwd_source(tables["lut_dtype"].name, "int32", tm, tn, ty), "fwd", **options)
-            args = (A, B, tables["lut32"], np.int64(1 << bits), np.int64((1 << bits) - 1), np.int64((1 << bits) - 1), out)
+            args = (A, B, tables["lut32"], np.int64(1 << bits), np.int64((1 << bits) - 1), np.int64((1 << bits) - 1),
+                    np.int64(1), np.int64(size), out)
             nbytes = tables["lut32"].size * 4
             try:
                 grid = ((size + 32 * tn - 1) // (32 * tn), (size + ty * tm - 1) // (ty * tm), 1)

@@ -117,6 +117,45 @@ def test_cuda_forward_and_backward(n, m, signed, shape):
     np.testing.assert_allclose(gA, exact_A, rtol=1e-4, atol=1e-3 * (1 << m))
 
 
+@pytest.mark.parametrize("n,m,signed,shape", CUDA_CASES)
+def test_cuda_two_dimensional_tables_of_an_approximate_lut(n, m, signed, shape):
+    """The table-weighted backward kernels (window tables of a LUT with errors: not
+    separable), against the CPU kernels."""
+    Z, M, K, N = shape
+    rng = np.random.default_rng(n * 10 + N)
+    noise = rng.integers(-5 if signed else 0, 6, (1 << n, 1 << m))  # unsigned entries stay in 0..65535
+    lut = ProductLUT(ProductLUT.exact(n, m, signed).table + noise, n, m, signed)
+    tables = window(lut, 2)
+    A, B = codes(rng, (Z, M, K), n, signed), codes(rng, (Z, K, N), m, signed)
+    grad_C = rng.standard_normal((Z, M, N)).astype(np.float32)
+    gpu, cpu = LutGemm(lut, tables, backend="cuda"), LutGemm(lut, tables)
+    assert not gpu.one_dimensional
+    for got, want in zip(gpu.backward(A, B, grad_C), cpu.backward(A, B, grad_C)):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3 * (1 << max(n, m)))
+
+
+def test_cuda_forward_split_reduction(monkeypatch):
+    """Few output tiles, a long reduction: chunks of k added atomically into a zeroed
+    output (forced at a small size by shrinking the chunk floor)."""
+    from appmult_char.gemm import cuda_kernels
+
+    monkeypatch.setattr(cuda_kernels, "MIN_FWD_CHUNK", 32)
+    rng = np.random.default_rng(12)
+    lut = ProductLUT(rng.integers(-2000, 2000, (128, 128)), 7, 7)
+    A, B = rng.integers(0, 128, (2, 9, 300)), rng.integers(0, 128, (2, 300, 40))
+    assert cuda_kernels.forward_plan(2, 300, 8)[0] > 1
+    assert np.array_equal(LutGemm(lut, backend="cuda").forward(A, B), LutGemm(lut).forward(A, B))
+
+
+@given(st.integers(1, 10**5), st.integers(1, 10**5), st.integers(1, 2000))
+def test_forward_plan_covers_every_term_once(tiles, depth, resident):
+    from appmult_char.gemm.cuda_kernels import MIN_FWD_CHUNK, forward_plan
+
+    splits, chunk = forward_plan(tiles, depth, resident)
+    assert chunk % 32 == 0 and (splits - 1) * chunk < depth <= splits * chunk
+    assert splits == 1 or (tiles * splits <= resident and chunk >= MIN_FWD_CHUNK - 32)
+
+
 def test_cuda_backward_split_reductions_and_tile_loops(monkeypatch):
     """Weight gradients split into chunks (partial sums added in order) and blocks that
     loop over several output tiles: forced at a small size by shrinking the chunk floor."""

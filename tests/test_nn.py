@@ -125,6 +125,41 @@ def test_lut_mode_with_an_exact_multiplier_is_exact_mode_bit_for_bit(kind, bits,
     np.testing.assert_allclose(first(x).detach().numpy(), ref.detach().numpy(), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("bits,signed,channels", [(7, False, 200), (8, True, 60), (8, False, 520)])
+def test_exact_mode_is_exact_where_float32_sums_would_round(bits, signed, channels):
+    """Wide reductions (K x peak^2 beyond 2^24: the digit split) with codes at the top of
+    their range: exact mode equals integer arithmetic (NumPy int64 over the unfolded codes),
+    its gradient is the float convolution's, and lut mode with an exact multiplier agrees."""
+    torch.manual_seed(1)
+    layer = ApproxConv2d(channels, 3, 3, ProductLUT.exact(bits, bits, signed=signed), padding=1, forward="exact",
+                         gradient="ste")
+    x = torch.rand(2, channels, 5, 5) * 0.05 + 0.95  # nearly all codes at the top: long partial sums
+    with torch.no_grad():
+        layer.weight.uniform_(0.9, 1.0)
+    calibrate(layer, [x])
+    layer.eval()
+    xq, sx, zx = layer.act_quant(x)
+    wq, sw, zw = layer.weight_quant(layer.weight.reshape(3, -1))
+    cols = nn.functional.unfold(xq - zx.float(), 3, padding=1).transpose(1, 2).reshape(-1, channels * 9)
+    integers = cols.detach().numpy().astype(np.int64) @ (wq - zw.float()).detach().numpy().astype(np.int64).T  # exact reference
+    assert np.abs(integers).max() * 1.0 > 2**24  # float32 accumulation could not hold these sums
+    want = (torch.tensor(integers, dtype=torch.float64) * (sx * sw.reshape(-1))).float() + layer.bias
+    want = want.reshape(2, 25, 3).transpose(1, 2).reshape(2, 3, 5, 5)
+    x1 = x.clone().requires_grad_()
+    got = layer(x1)
+    assert torch.equal(got, want)
+    layer.set_mode("lut")
+    assert torch.equal(layer(x), got)
+    layer.set_mode("exact")
+    g = torch.randn_like(got)
+    got.backward(g)
+    x2 = x.clone().requires_grad_()
+    xq2, _, _ = layer.act_quant(x2)  # the same straight-through codes through a float convolution
+    ref = nn.functional.conv2d(xq2 - zx.float(), (wq - zw.float()).reshape(layer.weight.shape), padding=1)
+    (ref * (sx * sw.reshape(1, -1, 1, 1)).float()).backward(g)
+    torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-4, atol=1e-6)
+
+
 def test_conversion_copies_and_follows_the_float_model():
     model, x = _models("conv2d")
     approx = calibrate(approximate(model, ProductLUT.exact(8, 8, signed=True)), [x])
@@ -231,6 +266,34 @@ def test_cuda_layers_equal_the_cpu_layers(forward, gradient):
     y_gpu.backward(g.cuda())
     torch.testing.assert_close(x_gpu.grad.cpu(), x_cpu.grad, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(gpu[0].weight.grad.cpu(), cpu[0].weight.grad, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run on the GPU machine, docs/gpu-runs.md)")
+@pytest.mark.parametrize("tf32", [False, True])
+def test_cuda_exact_convolutions_are_exact_on_every_resnet18_shape(tf32):
+    """cuDNN picks transform algorithms for some float32 shapes when TF32 is off; the exact
+    mode's products must still equal float64 arithmetic, whatever the global setting."""
+    from appmult_char.nn.layers import _exact_product
+    from appmult_char.nn.models import build_model
+
+    model, shapes = build_model("resnet18", (3, 32, 32)).cuda(), []
+    hooks = [m.register_forward_hook(lambda m, i, o: shapes.append((m, i[0].shape)))
+             for m in model.modules() if isinstance(m, nn.Conv2d)]
+    with torch.no_grad():
+        model(torch.zeros(128, 3, 32, 32, device="cuda"))
+    for h in hooks:
+        h.remove()
+    before, torch.backends.cudnn.allow_tf32 = torch.backends.cudnn.allow_tf32, tf32
+    try:
+        for m, shape in shapes:
+            for bits in (7, 8):
+                peak = (1 << bits) - 1
+                x = torch.randint(peak - 20, peak + 1, shape, device="cuda").float()
+                w = torch.randint(peak - 20, peak + 1, m.weight.shape, device="cuda").float()  # long partial sums
+                op = lambda a, b: nn.functional.conv2d(a, b, None, m.stride, m.padding, m.dilation, m.groups)
+                assert torch.equal(_exact_product(op, x, w, w[0].numel(), peak, peak), op(x.double(), w.double()))
+    finally:
+        torch.backends.cudnn.allow_tf32 = before
 
 
 def test_torch_compile_traces_through_the_lut_operators():

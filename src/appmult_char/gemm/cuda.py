@@ -3,8 +3,8 @@
 
 Inputs are NumPy arrays (copied to the GPU) or any ``__cuda_array_interface__`` array —
 CuPy arrays, PyTorch CUDA tensors, Numba device arrays — used without a host round trip;
-results come back in the kind of array ``A`` was. LUT-1D backward is a lookup and two
-ordinary matrix products, done with CuPy.
+results come back in the kind of array ``A`` was. A separable backward pass (LUT-1D,
+straight-through) is a lookup and two ordinary matrix products, done with PyTorch or CuPy.
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ __all__ = ["CudaGemm", "MAX_GPU_TABLE_BITS"]
 
 #: The GPU kernels keep tables of up to 2^16 16-bit entries (8x8-bit operands) in shared memory.
 MAX_GPU_TABLE_BITS = 16
+#: 2-D gradient tables of up to 2^FLOAT_TABLE_BITS entries sit in shared memory as float32,
+#: larger ones as 16-bit fixed-point codes.
+FLOAT_TABLE_BITS = 14
 
 
 class CudaGemm:
@@ -51,7 +54,7 @@ class CudaGemm:
             t["lut_dtype"] = lut16.dtype
         if "ga" not in t and not self.gemm.one_dimensional:
             cuda = cuda_module("cpu")
-            kind = "float32" if self.gemm.a_bits + self.gemm.b_bits <= 14 else "uint16"
+            kind = "float32" if self.gemm.a_bits + self.gemm.b_bits <= FLOAT_TABLE_BITS else "uint16"
             qa, qb = self.gemm.fixed_point_tables()
             for name, q in (("ga", qa), ("gbT", np.ascontiguousarray(qb.T))):
                 flat = q.ravel()
@@ -73,12 +76,15 @@ class CudaGemm:
         tables = self.device_tables()
         batch, M, K = A3.shape
         N = B3.shape[2]
-        out = ws.empty((batch, M, N), g.accumulator(K))
         kernel, (bm, bn), threads = cuda_kernels.forward_kernel(tables["lut_dtype"], np.dtype(g.accumulator(K)),
                                                                 g.a_bits + g.b_bits, N)
-        grid = ((N + bn - 1) // bn, (M + bm - 1) // bm, batch)
-        cuda_launch.launch(kernel, grid, threads, tables["lut32"].size * 4, ws, A3, B3, tables["lut32"],
-                           np.int64(1 << g.b_bits), np.int64(g.a_mask), np.int64(g.b_mask), out)
+        nbytes = tables["lut32"].size * 4
+        tiles = (N + bn - 1) // bn * ((M + bm - 1) // bm)
+        splits, chunk = cuda_kernels.forward_plan(tiles * batch, K, self._resident(nbytes, threads[0] * threads[1]))
+        out = (ws.zeros if splits > 1 else ws.empty)((batch, M, N), g.accumulator(K))
+        grid = ((N + bn - 1) // bn, (M + bm - 1) // bm, batch * splits)
+        cuda_launch.launch(kernel, grid, threads, nbytes, ws, A3, B3, tables["lut32"], np.int64(1 << g.b_bits),
+                           np.int64(g.a_mask), np.int64(g.b_mask), np.int64(splits), np.int64(chunk), out)
         return like(out.reshape(*shape), A)
 
     def backward(self, A: Array, B: Array, grad_C: Array) -> tuple[Array, Array]:
@@ -122,7 +128,7 @@ class CudaGemm:
         if cuda_launch.Workspace(A).torch:
             import torch as xp
 
-            a, b = A3.long() & g.a_mask, B3.long() & g.b_mask
+            a, b = A3.int() & g.a_mask, B3.int() & g.b_mask  # int32 indices: half the traffic of int64
             g_a, g_b = self._vectors_on(A3.device)
         else:
             xp = array_module(G3)

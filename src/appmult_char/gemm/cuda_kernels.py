@@ -5,7 +5,10 @@ computes a 128x128 tile, each thread 8 rows x 4 columns in registers (`FWD_CONFI
 dynamic shared memory as 16-bit entries (32 KB at 7x7 bits, 128 KB at 8x8 — Hopper allows
 227 KB per block); tiles of ``A`` (premultiplied by the row stride) and ``B`` are staged
 in static shared memory. The 32 lanes of a warp share one output row, so each lookup
-instruction reads a single LUT row: at most 2 (7-bit) or 4 (8-bit) words per bank.
+instruction reads a single LUT row: at most 2 (7-bit) or 4 (8-bit) words per bank. When
+the output tiles cannot fill the GPU, the reduction is split into chunks whose integer
+sums are added atomically into a zeroed output (`forward_plan`): exact, whatever the
+order.
 Indices are unsigned 32-bit so that no negative-index wrap-around code is generated.
 
 Backward, ``out[z,p,q] = scale * sum_l X[z,p,l] * T[F[z,p,q] * stride + V[z,q,l]]``: each
@@ -28,8 +31,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["forward_kernel", "backward_kernel", "backward_plan", "reduction_lanes", "sum_kernel", "transpose_kernel", "forward_config",
-           "FWD_CONFIG", "BWD_CONFIG", "MIN_CHUNK", "THREADS"]
+__all__ = ["forward_kernel", "forward_plan", "backward_kernel", "backward_plan", "reduction_lanes", "sum_kernel", "transpose_kernel", "forward_config",
+           "FWD_CONFIG", "BWD_CONFIG", "MIN_CHUNK", "MIN_FWD_CHUNK", "THREADS"]
 
 THREADS = (32, 8)  # transpose blocks
 _BK = 32  # forward k chunk
@@ -45,7 +48,7 @@ FWD_CONFIG = {(14, False): (8, 4, 16, 64), (16, False): (8, 4, 16, 128),
 BWD_CONFIG = {14: (8, 4, 8), 16: (4, 8, 16)}
 
 _FWD = '''
-def kernel(A, B, lut32, stride, amask, bmask, out):
+def kernel(A, B, lut32, stride, amask, bmask, splits, chunk, out):
     s32 = cuda.shared.array(0, uint32)
     s_lut = cuda.shared.array(0, {lut_t})
     s_a = cuda.shared.array(({bk}, {bm}), uint32)
@@ -53,16 +56,18 @@ def kernel(A, B, lut32, stride, amask, bmask, out):
     tx = cuda.threadIdx.x
     ty = cuda.threadIdx.y
     tid = ty * 32 + tx
-    z = cuda.blockIdx.z
+    zs = cuda.blockIdx.z
+    z = zs // splits
+    k_lo = (zs - z * splits) * chunk
     M = A.shape[1]
-    K = A.shape[2]
+    K = min(A.shape[2], k_lo + chunk)
     N = B.shape[2]
     row0 = cuda.blockIdx.y * {bm}
     col0 = cuda.blockIdx.x * {bn}
     for t in range(tid, lut32.shape[0], {threads}):
         s32[t] = lut32[t]
 {acc_init}
-    for k0 in range(0, K, {bk}):
+    for k0 in range(k_lo, K, {bk}):
         cuda.syncthreads()
         for e in range(tid, {bm} * {bk}, {threads}):
             r = e // {bk}
@@ -155,6 +160,22 @@ def backward_plan(tiles: int, batch: int, length: int, resident: int) -> tuple[i
     return blocks, splits, chunk
 
 
+#: Forward reductions split over ``k`` in chunks of at least this many terms when the
+#: output tiles cannot fill the GPU (the deep layers of a network: few outputs, K in the
+#: thousands); the chunks' integer sums meet by atomic additions, exact in any order.
+MIN_FWD_CHUNK = 256
+
+
+def forward_plan(tiles: int, depth: int, resident: int) -> tuple[int, int]:
+    """(splits, chunk) of a forward product of `tiles` output tiles (over the batch) and
+    reductions of `depth` terms on a GPU that holds `resident` blocks at once: as many
+    splits as keep the blocks within one wave, none while the tiles fill it."""
+    splits = max(1, min(resident // max(tiles, 1), depth // MIN_FWD_CHUNK))
+    chunk = -(-max(depth, 1) // splits)
+    chunk = -(-chunk // _BK) * _BK
+    return -(-max(depth, 1) // chunk), chunk
+
+
 def forward_config(table_bits: int, columns: int) -> tuple[int, int, int, int]:
     """(tm, tn, warps, max_registers) of the forward kernel for a LUT of 2^table_bits
     entries and an output of `columns` columns."""
@@ -176,7 +197,10 @@ def _fwd_source(lut_t: str, acc_t: str, tm: int, tn: int, ty: int) -> str:
         for c in range(tn):
             store.append(f"        j = col0 + tx + {32 * c}")
             store.append("        if j < N:")
-            store.append(f"            out[z, i, j] = acc_{r}_{c}")
+            store.append("            if splits == 1:")
+            store.append(f"                out[z, i, j] = acc_{r}_{c}")
+            store.append("            else:")
+            store.append(f"                cuda.atomic.add(out, (z, i, j), acc_{r}_{c})")
     return _FWD.format(lut_t=lut_t, bm=bm, bn=bn, bk=bk, threads=32 * ty, acc_init=acc_init, loads=loads,
                        macs=macs, store="\n".join(store))
 

@@ -74,6 +74,14 @@ class Workspace:
 
         return cuda.device_array(shape, dtype=dtype)
 
+    def zeros(self, shape: tuple[int, ...], dtype) -> Any:
+        dtype = np.dtype(dtype)
+        if self.torch:
+            return self._torch.zeros(shape, dtype=_TORCH_DTYPES[dtype.name](), device=self.device)
+        from numba import cuda
+
+        return cuda.to_device(np.zeros(shape, dtype=dtype))
+
     def operand(self, x: Any, dtype=None) -> Any:
         """`x` as an array the kernels take: a torch tensor as it is (made contiguous), any
         other device array as a Numba view, a NumPy array copied to the device."""

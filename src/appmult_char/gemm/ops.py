@@ -8,9 +8,11 @@ signed codes ``-2^(bits-1)..2^(bits-1)-1`` both work as they are). Shapes:
 (leading dimensions of ``A`` folded into ``M``).
 
 Backward through 2-D gradient tables uses their stored fixed-point form
-``round(16 g) / 16`` (what the AppMult gradient files hold); LUT-1D backward is an
-element-wise table lookup followed by an ordinary matrix product. Without gradient
-tables the backward pass is straight-through; tables are built when first needed.
+``round(16 g) / 16`` (what the AppMult gradient files hold); LUT-1D and straight-through
+backward (``grad_a = b``, ``grad_b = a``), and any 2-D tables whose rows (columns) are
+all alike, are separable: an element-wise lookup
+followed by ordinary matrix products. Without gradient tables the backward pass is
+straight-through; tables are built when first needed.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 
 from .._errors import AppMultError
 from ..arrays import Array
-from ..gradients.tables import Gradient1D, GradientTables, ste
+from ..gradients.tables import GRADIENT_SCALE, Gradient1D, GradientTables, ste
 from ..lut import ProductLUT
 from .backend import GemmBackend, create
 
@@ -58,7 +60,16 @@ class LutGemm:
 
     @property
     def one_dimensional(self) -> bool:
-        return isinstance(self._gradients, Gradient1D)
+        """Whether the backward pass is separable, ``grad_a = g_a[b]`` and ``grad_b = g_b[a]``
+        (LUT-1D tables, or straight-through ones, ``g_a[b] = b``): then it is a lookup and
+        two ordinary matrix products instead of two table-weighted ones."""
+        return isinstance(self._gradients, Gradient1D) or self._separable
+
+    @cached_property
+    def _separable(self) -> bool:
+        """2-D tables whose fixed-point rows (of grad_a) and columns (of grad_b) are all alike."""
+        qa, qb = self.fixed_point_tables()
+        return bool((qa == qa[:1]).all() and (qb == qb[:, :1]).all())
 
     @cached_property
     def _fixed_point(self) -> tuple[np.ndarray, np.ndarray]:
@@ -70,10 +81,15 @@ class LutGemm:
 
     @cached_property
     def _vectors(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.gradients.g_a.astype(np.float32), self.gradients.g_b.astype(np.float32)
+        g = self.gradients
+        if isinstance(g, Gradient1D):
+            return g.g_a.astype(np.float32), g.g_b.astype(np.float32)
+        qa, qb = self.fixed_point_tables()  # separable 2-D tables: their fixed-point values, exactly
+        return (qa[0].astype(np.float32) / GRADIENT_SCALE, np.ascontiguousarray(qb[:, 0]).astype(np.float32) / GRADIENT_SCALE)
 
     def vectors_1d(self) -> tuple[np.ndarray, np.ndarray]:
-        """LUT-1D float32 vectors ``g_a`` (per raw pattern of b) and ``g_b`` (per pattern of a)."""
+        """Float32 vectors of a separable backward pass (`one_dimensional`): ``g_a`` per raw
+        pattern of b, ``g_b`` per raw pattern of a."""
         return self._vectors
 
     # -- shapes -----------------------------------------------------------------------------

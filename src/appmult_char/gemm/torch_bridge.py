@@ -10,7 +10,9 @@ are on — CUDA tensors go to the CUDA kernels without a host round trip when
 Forward and backward are registered as the custom operators ``appmult_char::lut_gemm``
 and ``appmult_char::lut_gemm_backward`` (`torch.library.custom_op`, with fake
 implementations for shape propagation), so `torch.compile` traces through them instead
-of breaking the graph. A `LutGemm` is named in the graph by a registry key.
+of breaking the graph. A `LutGemm` is named in the graph by a registry key. Outside
+compiled graphs the same functions run through a plain `torch.autograd.Function`: the
+operator dispatch costs more host time than the kernels' launches.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ def register(gemm: LutGemm) -> int:
 
 
 def _codes(x: torch.Tensor) -> torch.Tensor:
-    return x.detach().round().to(torch.int16).contiguous()
+    """int16 codes of an integer-valued float tensor (a conversion: no rounding pass)."""
+    return x.detach().to(torch.int16).contiguous()
 
 
 def _tensor(result, like: torch.Tensor) -> torch.Tensor:
@@ -58,12 +61,23 @@ def _tensor(result, like: torch.Tensor) -> torch.Tensor:
     return result if isinstance(result, torch.Tensor) else torch.as_tensor(result, device=like.device)
 
 
+def _forward_codes(ai: torch.Tensor, bi: torch.Tensor, gemm_key: int, value: Optional[torch.Tensor],
+                   like: torch.Tensor) -> torch.Tensor:
+    if value is not None:
+        return value.detach().to(torch.float64).clone()
+    return _tensor(_GEMMS[gemm_key].forward(ai, bi), like).to(torch.float64)
+
+
+def _backward_codes(ai: torch.Tensor, bi: torch.Tensor, grad: torch.Tensor, gemm_key: int) -> tuple[torch.Tensor,
+                                                                                                    torch.Tensor]:
+    grad_a, grad_b = _GEMMS[gemm_key].backward(ai, bi, grad.detach().to(torch.float32).contiguous())
+    return _tensor(grad_a, grad).to(torch.float32), _tensor(grad_b, grad).to(torch.float32)
+
+
 @torch.library.custom_op("appmult_char::lut_gemm", mutates_args=())
 def _forward(a: torch.Tensor, b: torch.Tensor, gemm_key: int, value: Optional[torch.Tensor]) -> torch.Tensor:
     """``sum_k lut[a, b]`` as float64 (exact for every integer accumulator), or `value` when given."""
-    if value is not None:
-        return value.detach().to(torch.float64).clone()
-    return _tensor(_GEMMS[gemm_key].forward(_codes(a), _codes(b)), a).to(torch.float64)
+    return _forward_codes(_codes(a), _codes(b), gemm_key, value, a)
 
 
 @_forward.register_fake
@@ -75,8 +89,7 @@ def _(a, b, gemm_key, value):
 def _backward_op(a: torch.Tensor, b: torch.Tensor, grad: torch.Tensor, gemm_key: int) -> tuple[torch.Tensor,
                                                                                                    torch.Tensor]:
     """``(grad_a, grad_b)`` through the gradient tables, float32."""
-    grad_a, grad_b = _GEMMS[gemm_key].backward(_codes(a), _codes(b), grad.detach().to(torch.float32).contiguous())
-    return _tensor(grad_a, grad).to(torch.float32), _tensor(grad_b, grad).to(torch.float32)  # fresh: no alias
+    return _backward_codes(_codes(a), _codes(b), grad, gemm_key)  # fresh tensors: no alias
 
 
 @_backward_op.register_fake
@@ -99,10 +112,30 @@ def _autograd_backward(ctx, grad):
 _forward.register_autograd(_autograd_backward, setup_context=_setup_context)
 
 
+class _EagerLutGemm(torch.autograd.Function):
+    """The same forward and backward outside compiled graphs, without the operator
+    dispatch (hundreds of microseconds per call): the integer codes are made once and
+    kept for the backward pass."""
+
+    @staticmethod
+    def forward(ctx, a, b, gemm_key, value):
+        ai, bi = _codes(a), _codes(b)
+        ctx.save_for_backward(ai, bi)
+        ctx.gemm_key, ctx.dtypes = gemm_key, (a.dtype, b.dtype)
+        return _forward_codes(ai, bi, gemm_key, value, a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        ai, bi = ctx.saved_tensors
+        grad_a, grad_b = _backward_codes(ai, bi, grad, ctx.gemm_key)
+        return grad_a.to(ctx.dtypes[0]), grad_b.to(ctx.dtypes[1]), None, None
+
+
 def lut_matmul(a: "torch.Tensor", b: "torch.Tensor", gemm: LutGemm, value: "torch.Tensor | None" = None,
                dtype: "torch.dtype" = torch.float32) -> "torch.Tensor":
     """Differentiable ``C (M, N) = sum_k lut[a, b]`` of 2-D float tensors ``a (M, K)``,
     ``b (K, N)`` holding operand codes; `value`, when given, is the forward result computed
     another way (a surrogate, the exact product plus noise) whose backward pass still goes
     through `gemm`'s tables; `dtype` is the result's (float64 holds every integer sum exactly)."""
-    return _forward(a, b, register(gemm), value).to(dtype)
+    op = _forward if torch.compiler.is_compiling() else _EagerLutGemm.apply
+    return op(a, b, register(gemm), value).to(dtype)
