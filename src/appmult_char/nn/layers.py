@@ -209,7 +209,7 @@ def _exact_product(op, x: torch.Tensor, w: torch.Tensor, terms: int, x_peak: int
     if x.dtype == torch.float64 or max(x_peak, w_peak) > 256 or terms * w_peak >= (1 << 23):
         y = op(x, w)
         return y if y.dtype == torch.float64 else op(x.double(), w.double())
-    with _gemm_convolutions(x):
+    with _cudnn_tf32(x):
         y = op(x, w)
         if terms * x_peak * w_peak < (1 << 24):
             exact = torch.round(y.detach()).double()
@@ -226,14 +226,14 @@ def _exact_product(op, x: torch.Tensor, w: torch.Tensor, terms: int, x_peak: int
 
 
 @contextlib.contextmanager
-def _gemm_convolutions(x: torch.Tensor):
-    """cuDNN's TF32 kernels allowed for CUDA tensors (see `_exact_product`); compiled graphs
-    keep the global setting."""
+def _cudnn_tf32(x: torch.Tensor, allowed: bool = True):
+    """cuDNN's TF32 kernels allowed (integer codes: see `_exact_product`) or not (float
+    operands) for CUDA tensors; compiled graphs keep the global setting."""
     if not x.is_cuda or torch.compiler.is_compiling():
         yield
         return
     before = torch.backends.cudnn.allow_tf32
-    torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = allowed
     try:
         yield
     finally:
@@ -303,8 +303,9 @@ class _ApproxConv(ApproxLayer):
         padding, dilation = (0, *self.padding) if self.dims == 1 else self.padding, self._as2d(self.dilation)
         out_hw = [(x.shape[2 + d] + 2 * padding[d] - dilation[d] * (kernel[d] - 1) - 1) // stride[d] + 1 for d in (0, 1)]
         cx, sx, zx = self._centred_input(x)  # quantized before unfolding: once per input value, not per tap
-        if self.forward_mode == "exact" and self.product_observer is None:
-            y = self._exact_conv(cx, sx, stride, padding, dilation)
+        direct = self.forward_mode == "exact" or (self.forward_mode != "lut" and self.gradient.method == "ste")
+        if direct and self.product_observer is None:
+            y = self._direct_conv(cx, sx, zx, stride, padding, dilation)
         else:
             cols = self._columns(cx, zx, kernel, stride, padding, dilation)  # (n*L, C*kh*kw), channel-major
             y = self._affine(cols, sx, zx, self.weight.reshape(self.out_channels, -1), self.groups)
@@ -314,17 +315,54 @@ class _ApproxConv(ApproxLayer):
             y = y.reshape(n, self.out_channels, *out_hw)
         return y.squeeze(2) if self.dims == 1 else y
 
-    def _exact_conv(self, cx, sx, stride, padding, dilation) -> torch.Tensor:
-        """The exact mode as the framework's own convolution of centred codes (no unfolded
-        copy): ``s_x s_w conv(q_x - z_x, q_w - z_w)``, the same float64 integers and scales
-        as `_affine` (so the same bits) and a convolution's gradient."""
+    def _direct_conv(self, cx, sx, zx, stride, padding, dilation) -> torch.Tensor:
+        """The framework's own convolution of centred codes, without an unfolded copy, for
+        the modes whose gradient is the exact product's: ``exact`` is
+        ``s_x s_w conv(q_x - z_x, q_w - z_w)`` (the same float64 integers and scales as
+        `_affine`, so the same bits); ``htp`` and ``noise`` add their deviation from the
+        exact products (`_deviation`), as constants of the backward pass."""
         weight = self.weight if self.dims == 2 else self.weight.unsqueeze(2)
         wq, sw, zw = self.weight_quant(weight)
         terms = weight.shape[1] * weight.shape[2] * weight.shape[3]
-        acc = _exact_product(lambda a, b: F.conv2d(a, b, None, stride, padding, dilation, self.groups), cx,
-                             wq - zw.to(wq.dtype), terms, *self._centred_peaks())
+
+        def conv(a, b):
+            return F.conv2d(a, b, None, stride, padding, dilation, self.groups)
+
+        acc = _exact_product(conv, cx, wq - zw.to(wq.dtype), terms, *self._centred_peaks())
+        if self.forward_mode != "exact":
+            with torch.no_grad():
+                deviation = self._deviation(conv, cx.detach(), zx, wq.detach(), terms, acc.shape)
+            acc = acc + deviation
         y = (acc * (sx * sw.reshape(1, -1, 1, 1))).to(cx.dtype)
         return y if self.bias is None else y + self.bias.reshape(1, -1, 1, 1)
+
+    def _deviation(self, conv, cx, zx, wq, terms: int, shape) -> torch.Tensor:
+        """``Σ_k f(q_x, q_w) - q_x q_w`` over each output's taps (padding included, where
+        ``q_x = z_x``), float64, for the ``htp`` and ``noise`` forward modes.
+
+        HTP: ``h(x, w) - x w = Σ_ij C'_ij φ_i(x) ψ_j(w)`` with ``φ = [1, x, x mod 2^l]``,
+        ``ψ = [1, w, w mod 2^k]`` and ``C' = C`` less 1 at ``(x, w)``; per ``i`` that is a
+        convolution of ``φ_i(q_x) - φ_i(z_x)`` (zero at the padding) with
+        ``W_i = Σ_j C'_ij ψ_j(q_w)``, plus ``φ_i(z_x)`` times the sum of ``W_i``."""
+        if self.forward_mode == "noise":
+            model = self.multiplier.noise
+            noise = torch.randn(shape, dtype=torch.float64, device=cx.device, generator=self.noise_generator)
+            return terms * model.mean_ + math.sqrt(terms) * model.std_ * noise
+        model = self.multiplier.surrogate
+        coef = self.multiplier.device_tensor("htp_coef", model.coef_, cx.device).clone()
+        coef[1, 1] -= 1.0
+        psi = [torch.ones_like(wq), wq, torch.remainder(wq, float(1 << model.k_))]
+        lx = float(1 << model.l_)
+        phi_zero = [torch.ones_like(zx), zx, torch.remainder(zx, lx)]
+        shifted = [None, cx, torch.remainder(cx + zx.to(cx.dtype), lx) - phi_zero[2].to(cx.dtype)]
+        total = torch.zeros(shape, dtype=torch.float64, device=cx.device)
+        for i in range(3):
+            w_i = sum(coef[i, j].to(wq.dtype) * psi[j] for j in range(3))
+            total = total + phi_zero[i] * w_i.sum(dim=(1, 2, 3), dtype=torch.float64).reshape(1, -1, 1, 1)
+            if shifted[i] is not None:
+                with _cudnn_tf32(cx, allowed=False):  # fractional weights: full float32
+                    total = total + conv(shifted[i], w_i).double()
+        return total
 
     @staticmethod
     def _columns(cx, zx, kernel, stride, padding, dilation) -> torch.Tensor:
