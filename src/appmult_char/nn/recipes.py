@@ -178,7 +178,7 @@ def retrain(multiplier: Any, config: RetrainConfig, run_dir: str | os.PathLike |
     summary = {"config": asdict(config), "multiplier": {"name": mult.name, "hash": mult.hash, "a_bits": mult.a_bits,
                                                         "b_bits": mult.b_bits, "signed": mult.signed},
                "accuracy": results, "history": [list(h) for h in state["history"]],
-               "seconds_this_session": time.perf_counter() - started}
+               "seconds_this_invocation": time.perf_counter() - started}
     if folder is not None:
         checkpoint_now("retrain", config.epochs)
         with atomic_output(folder / "results.json", "w") as fh:
