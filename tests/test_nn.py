@@ -245,6 +245,33 @@ def test_state_dict_round_trip_and_another_multiplier_is_refused():
         other.load_state_dict(state)
 
 
+@pytest.mark.parametrize("observer", ["minmax", "moving_average"])
+def test_observers_follow_their_definitions(observer):
+    """Running extremes, or an exponential average of each batch's extremes (both clamped
+    to include zero), against plain Python; codes are the rounded, clipped x / s + z."""
+    from appmult_char.nn import Quantizer
+
+    q = Quantizer(7, False, observer=observer, momentum=0.25)
+    rng = np.random.default_rng(5)
+    lo = hi = None
+    for _ in range(4):
+        x = torch.tensor(rng.normal(0.3, 1.0, 50), dtype=torch.float32)
+        b_lo, b_hi = min(float(x.min()), 0.0), max(float(x.max()), 0.0)
+        if lo is None:
+            lo, hi = b_lo, b_hi
+        elif observer == "minmax":
+            lo, hi = min(lo, b_lo), max(hi, b_hi)
+        else:
+            lo, hi = lo + 0.25 * (b_lo - lo), hi + 0.25 * (b_hi - hi)
+        codes, scale, zero = q.train()(x)
+    assert float(q.lo) == pytest.approx(lo, rel=1e-12) and float(q.hi) == pytest.approx(hi, rel=1e-12)
+    s = (hi - lo) / 127
+    z = min(max(round(0 - lo / s), 0), 127)
+    assert float(scale) == pytest.approx(s, rel=1e-12) and float(zero) == z
+    want = [min(max(round(v), 0), 127) for v in (x.double() / torch.tensor(s).float().double() + z).tolist()]
+    assert codes.tolist() == pytest.approx(want, abs=1e-4)
+
+
 def test_bad_inputs_are_clear_errors():
     lut = ProductLUT.exact(7, 7)
     with pytest.raises(AppMultError, match="activation quantizer of 8 bits does not fit the 7x7"):

@@ -221,8 +221,21 @@ def _exact_product(op, x: torch.Tensor, w: torch.Tensor, terms: int, x_peak: int
                 exact = part if exact is None else exact + part
                 rest, peak, scale = torch.floor(rest / base), -(-peak // base), scale * base
             exact = exact + torch.round(op(rest, w)).double() * scale
-    y = y.double()
-    return exact + (y - y.detach())  # the exact value, the gradient of op
+    return _ValueOf.apply(y, exact)  # the exact value, the gradient of op
+
+
+class _ValueOf(torch.autograd.Function):
+    """`value` (no gradient of its own) in the forward pass, the gradient passed to `y`
+    (cast to its dtype) in the backward pass."""
+
+    @staticmethod
+    def forward(ctx, y, value):
+        ctx.dtype = y.dtype
+        return value
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.to(ctx.dtype), None
 
 
 @contextlib.contextmanager
