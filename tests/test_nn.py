@@ -233,6 +233,26 @@ def test_noise_mode_has_the_measured_mean():
     assert abs(error.std() / (8 * model.std_) - 1) < 0.1
 
 
+def test_noise_convolution_adds_the_measured_error_per_output():
+    """The direct convolution of the noise mode: the exact mode's output plus, per output,
+    K mean + sqrt(K) std N(0, 1) products' worth of error (scaled by s_x s_w)."""
+    _, mult = _circuit(7, 7, False, 6)
+    layer = ApproxConv2d(4, 2, 3, mult, padding=1, forward="noise", gradient="ste")
+    layer.noise_generator = torch.Generator().manual_seed(0)
+    x = torch.rand(50, 4, 8, 8)
+    calibrate(layer, [x])
+    layer.eval()
+    noisy = layer(x).detach().double()
+    layer.set_mode("exact")
+    exact = layer(x).detach().double()
+    _, sx, _ = layer.act_quant(x)
+    _, sw, _ = layer.weight_quant(layer.weight.reshape(2, -1))
+    error = ((noisy - exact) / (sx * sw.reshape(1, -1, 1, 1))).numpy().ravel()  # in product units
+    model, K = mult.noise, 36
+    assert abs(error.mean() - K * model.mean_) < 4 * 6 * model.std_ / np.sqrt(error.size)
+    assert abs(error.std() / (6 * model.std_) - 1) < 0.05
+
+
 def test_state_dict_round_trip_and_another_multiplier_is_refused():
     model, x = _models("linear")
     approx = calibrate(approximate(model, ProductLUT.exact(8, 8)), [x])
