@@ -219,6 +219,33 @@ def test_straight_through_surrogate_convolutions_equal_the_unfolded_products(kin
         torch.testing.assert_close(direct, unfolded, rtol=1e-4, atol=1e-5)  # float32 sums in another order
 
 
+@pytest.mark.parametrize("gradient", ["ste", "window:2"])
+@pytest.mark.parametrize("signed", [False, True])
+def test_htp_convolution_is_the_surrogate_summed_over_every_tap(gradient, signed):
+    """Both convolution paths (direct with STE, unfolded with table gradients) against the
+    surrogate's own `predict` over every (input tap, weight) pair, padding taps included."""
+    model, x = _models("conv2d")
+    _, mult = _circuit(7, 7, signed, 5)
+    approx = calibrate(approximate(model, mult, forward="htp", gradient=gradient, skip_first_last=False), [x]).eval()
+    layer = approx[0]
+    xq, sx, zx = layer.act_quant(x)
+    wq, sw, zw = layer.weight_quant(layer.weight.reshape(6, -1))
+    cols = nn.functional.unfold(xq - zx.float(), 3, padding=1, stride=2) + zx.float()  # (n, 2*18, L), pads = zx
+    cols, wq, K = cols.detach().double().numpy(), wq.detach().double().numpy(), 18
+    n, L = cols.shape[0], cols.shape[2]
+    want = np.empty((n, 6, L))
+    for o in range(6):
+        g = o // 3
+        xs = cols[:, g * K:(g + 1) * K, :].transpose(0, 2, 1).reshape(-1, K)  # (n*L, K)
+        pairs = np.stack(np.broadcast_arrays(xs, wq[o][None, :]), axis=-1).reshape(-1, 2)
+        h = mult.surrogate.predict(pairs).reshape(-1, K).sum(axis=1)
+        z_w = float(zw.reshape(-1)[o])
+        acc = h - z_w * xs.sum(axis=1) - float(zx) * wq[o].sum() + K * float(zx) * z_w
+        want[:, o, :] = (acc * float(sx) * float(sw.reshape(-1)[o])).reshape(n, L) + float(layer.bias.detach()[o])
+    got = layer(x).detach().double().numpy().reshape(n, 6, L)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
 def test_noise_mode_has_the_measured_mean():
     _, mult = _circuit(7, 7, False, 6)
     layer = ApproxLinear(64, 1, mult, forward="noise")

@@ -114,8 +114,10 @@ class ApproxLayer(nn.Module):
                                       error_msgs)
 
     # -- the product of code matrices ------------------------------------------------------
-    def _products(self, xq: torch.Tensor, wq: torch.Tensor) -> torch.Tensor:
-        """``Σ_k f(xq[i, k], wq[j, k])`` (float64) for codes ``xq (R, K)``, ``wq (C, K)``."""
+    def _products(self, xq: torch.Tensor, wq: torch.Tensor, deviation: torch.Tensor | None = None) -> torch.Tensor:
+        """``Σ_k f(xq[i, k], wq[j, k])`` (float64) for codes ``xq (R, K)``, ``wq (C, K)``;
+        `deviation` (``htp``/``noise``), when given, is ``Σ_k f - xq wq`` computed another
+        way (a convolution's `_deviation`)."""
         if self.forward_mode == "exact":
             a, b = self.act_quant, self.weight_quant
             return _exact_product(_matmul_t, xq, wq, xq.shape[1], max(-a.qmin, a.qmax), max(-b.qmin, b.qmax))
@@ -123,7 +125,11 @@ class ApproxLayer(nn.Module):
 
         gemm = self.multiplier.gemm(self.gradient, xq.device.type)
         value = None
-        if self.forward_mode == "htp":
+        if deviation is not None:
+            a, b = self.act_quant, self.weight_quant
+            value = _exact_product(_matmul_t, xq.detach(), wq.detach(), xq.shape[1], max(-a.qmin, a.qmax),
+                                   max(-b.qmin, b.qmax)) + deviation
+        elif self.forward_mode == "htp":
             value = _htp_products(self.multiplier, xq.detach().double(), wq.detach().double())
         elif self.forward_mode == "noise":
             model, K = self.multiplier.noise, xq.shape[1]
@@ -141,16 +147,21 @@ class ApproxLayer(nn.Module):
         return codes.sum(dim, keepdim=keepdim, dtype=torch.float64)
 
     def _affine(self, xq: torch.Tensor, sx: torch.Tensor, zx: torch.Tensor, weight2d: torch.Tensor,
-                groups: int = 1) -> torch.Tensor:
+                groups: int = 1, deviation_of: Any = None) -> torch.Tensor:
         """``y (R, C)`` of activation codes ``xq`` in columns ``(R, K·groups)`` (scale `sx`,
         zero point `zx`) and a weight ``(C, K)`` (see the module docstring); groups split the
-        columns and the output channels alike.
+        columns and the output channels alike; `deviation_of(wq)`, when given, supplies the
+        ``htp``/``noise`` deviation of every output (see `_products`).
 
         The exact mode is ``s_x s_w Σ_k (q_x - z_x)(q_w - z_w)``: the same integer as the
         zero-point form, so both round identically in float64."""
         wq, sw, zw = self.weight_quant(weight2d)
         sw, zw = sw.reshape(-1), zw.reshape(-1)
         C, K = weight2d.shape
+        deviation = None
+        if deviation_of is not None and self.forward_mode in ("htp", "noise"):
+            with torch.no_grad():
+                deviation = deviation_of(wq.detach())  # (R, C)
         outs = []
         per = C // groups
         for g in range(groups):
@@ -160,7 +171,7 @@ class ApproxLayer(nn.Module):
                 acc = _exact_product(_matmul_t, x_g - zx.to(x_g.dtype), w_g - zw_g[:, None].to(w_g.dtype), K,
                                      *self._centred_peaks())
             else:
-                acc = self._products(x_g, w_g)
+                acc = self._products(x_g, w_g, None if deviation is None else deviation[:, g * per:(g + 1) * per])
                 x_sum = self._code_sum(x_g, self.act_quant, 1, keepdim=True)
                 acc = acc - zw_g * x_sum - zx * self._code_sum(w_g, self.weight_quant, 1) + K * zx * zw_g
             outs.append(acc * (sx * (sw[g * per:(g + 1) * per] if sw.numel() > 1 else sw)))
@@ -321,7 +332,14 @@ class _ApproxConv(ApproxLayer):
             y = self._direct_conv(cx, sx, zx, stride, padding, dilation)
         else:
             cols = self._columns(cx, zx, kernel, stride, padding, dilation)  # (n*L, C*kh*kw), channel-major
-            y = self._affine(cols, sx, zx, self.weight.reshape(self.out_channels, -1), self.groups)
+            conv, shape = self._conv_op(stride, padding, dilation), (n, self.out_channels, *out_hw)
+            weight = self.weight if self.dims == 2 else self.weight.unsqueeze(2)
+
+            def deviation_of(wq2d):
+                dev = self._deviation(conv, cx.detach(), zx, wq2d.reshape(weight.shape), weight[0].numel(), shape)
+                return dev.permute(0, 2, 3, 1).reshape(-1, self.out_channels)
+
+            y = self._affine(cols, sx, zx, self.weight.reshape(self.out_channels, -1), self.groups, deviation_of)
             if self.bias is not None:
                 y = y + self.bias
             y = y.reshape(n, out_hw[0] * out_hw[1], self.out_channels).transpose(1, 2)
@@ -338,9 +356,7 @@ class _ApproxConv(ApproxLayer):
         wq, sw, zw = self.weight_quant(weight)
         terms = weight.shape[1] * weight.shape[2] * weight.shape[3]
 
-        def conv(a, b):
-            return F.conv2d(a, b, None, stride, padding, dilation, self.groups)
-
+        conv = self._conv_op(stride, padding, dilation)
         acc = _exact_product(conv, cx, wq - zw.to(wq.dtype), terms, *self._centred_peaks())
         if self.forward_mode != "exact":
             with torch.no_grad():
@@ -348,6 +364,10 @@ class _ApproxConv(ApproxLayer):
             acc = acc + deviation
         y = (acc * (sx * sw.reshape(1, -1, 1, 1))).to(cx.dtype)
         return y if self.bias is None else y + self.bias.reshape(1, -1, 1, 1)
+
+    def _conv_op(self, stride, padding, dilation):
+        """``conv(a, b)``: this layer's convolution (2-D form) of an input and a weight."""
+        return lambda a, b: F.conv2d(a, b, None, stride, padding, dilation, self.groups)
 
     def _deviation(self, conv, cx, zx, wq, terms: int, shape) -> torch.Tensor:
         """``Σ_k f(q_x, q_w) - q_x q_w`` over each output's taps (padding included, where
