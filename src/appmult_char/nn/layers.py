@@ -13,15 +13,19 @@ with the zero-point terms exact (the affine form of `appmult_char.gemm.layers`) 
 - ``exact``: ``Σ_k q_x q_w`` (quantization-aware training without approximation; with an
   exact multiplier ``lut`` gives the same bits);
 - ``htp``: the multiplier's HTP surrogate ``h(x, w) = [1, x, x mod 2^l] C [1, w, w mod
-  2^k]^T`` as one matrix product of basis expansions, at framework-matmul speed;
+  2^k]^T``, at framework speed: for linear layers one matrix product of basis expansions,
+  for convolutions the exact product plus the surrogate's deviation as convolutions of
+  basis maps (`_ApproxConv._deviation`);
 - ``noise``: the exact sum plus Gaussian error of the multiplier's measured mean and
   deviation per product.
 
 Backward: through the multiplier's gradient tables (``ste``, ``window[:W]``,
 ``lut1d[:W]``) for the ``lut``, ``htp`` and ``noise`` modes, exact for ``exact``.
 Accumulators are float64, which holds every integer sum exactly. Convolutions quantize
-their input once and unfold the centred codes ``q - z`` (zero padding is then the code of
-a real zero).
+their input once. Where the gradient is the exact product's (``exact``; ``htp`` and
+``noise`` with ``ste``) they run as the framework's convolution of the centred codes
+``q - z`` (zero padding is then the code of a real zero); otherwise the codes are unfolded
+once, padded with the zero point, for the LUT GEMM and its tables.
 """
 
 from __future__ import annotations
