@@ -81,7 +81,7 @@ class CudaGemm:
         nbytes = tables["lut32"].size * 4
         tiles = (N + bn - 1) // bn * ((M + bm - 1) // bm)
         splits, chunk = cuda_kernels.forward_plan(tiles * batch, K, self._resident(nbytes, threads[0] * threads[1]))
-        out = (ws.zeros if splits > 1 else ws.empty)((batch, M, N), g.accumulator(K))
+        out = ws.empty((batch, M, N), g.accumulator(K), zeroed=splits > 1)
         grid = ((N + bn - 1) // bn, (M + bm - 1) // bm, batch * splits)
         cuda_launch.launch(kernel, grid, threads, nbytes, ws, A3, B3, tables["lut32"], np.int64(1 << g.b_bits),
                            np.int64(g.a_mask), np.int64(g.b_mask), np.int64(splits), np.int64(chunk), out)

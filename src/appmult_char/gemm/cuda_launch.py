@@ -66,21 +66,15 @@ class Workspace:
             self.device = None
             self.stream = 0
 
-    def empty(self, shape: tuple[int, ...], dtype) -> Any:
+    def empty(self, shape: tuple[int, ...], dtype, zeroed: bool = False) -> Any:
+        """A device array of `shape` (zeros when `zeroed`)."""
         dtype = np.dtype(dtype)
         if self.torch:
-            return self._torch.empty(shape, dtype=_TORCH_DTYPES[dtype.name](), device=self.device)
+            make = self._torch.zeros if zeroed else self._torch.empty
+            return make(shape, dtype=_TORCH_DTYPES[dtype.name](), device=self.device)
         from numba import cuda
 
-        return cuda.device_array(shape, dtype=dtype)
-
-    def zeros(self, shape: tuple[int, ...], dtype) -> Any:
-        dtype = np.dtype(dtype)
-        if self.torch:
-            return self._torch.zeros(shape, dtype=_TORCH_DTYPES[dtype.name](), device=self.device)
-        from numba import cuda
-
-        return cuda.to_device(np.zeros(shape, dtype=dtype))
+        return cuda.to_device(np.zeros(shape, dtype=dtype)) if zeroed else cuda.device_array(shape, dtype=dtype)
 
     def operand(self, x: Any, dtype=None) -> Any:
         """`x` as an array the kernels take: a torch tensor as it is (made contiguous), any

@@ -123,16 +123,13 @@ class ApproxLayer(nn.Module):
         `deviation` (``htp``/``noise``), when given, is ``Σ_k f - xq wq`` computed another
         way (a convolution's `_deviation`)."""
         if self.forward_mode == "exact":
-            a, b = self.act_quant, self.weight_quant
-            return _exact_product(_matmul_t, xq, wq, xq.shape[1], max(-a.qmin, a.qmax), max(-b.qmin, b.qmax))
+            return _exact_product(_matmul_t, xq, wq, xq.shape[1], *self._code_peaks())
         from ..gemm.torch_bridge import lut_matmul
 
         gemm = self.multiplier.gemm(self.gradient, xq.device.type)
         value = None
         if deviation is not None:
-            a, b = self.act_quant, self.weight_quant
-            value = _exact_product(_matmul_t, xq.detach(), wq.detach(), xq.shape[1], max(-a.qmin, a.qmax),
-                                   max(-b.qmin, b.qmax)) + deviation
+            value = _exact_product(_matmul_t, xq.detach(), wq.detach(), xq.shape[1], *self._code_peaks()) + deviation
         elif self.forward_mode == "htp":
             value = _htp_products(self.multiplier, xq.detach().double(), wq.detach().double())
         elif self.forward_mode == "noise":
@@ -187,6 +184,11 @@ class ApproxLayer(nn.Module):
         if y.requires_grad and y.device.type == "cpu" and not torch.compiler.is_compiling():
             y.register_hook(self._check_gradient)
         return y
+
+    def _code_peaks(self) -> tuple[int, int]:
+        """Bounds of ``|q|`` of the activation and weight codes."""
+        a, b = self.act_quant, self.weight_quant
+        return max(-a.qmin, a.qmax), max(-b.qmin, b.qmax)
 
     def _centred_peaks(self) -> tuple[int, int]:
         """Bounds of ``|q - z|`` of the activation and weight codes."""
@@ -337,7 +339,7 @@ class _ApproxConv(ApproxLayer):
         else:
             cols = self._columns(cx, zx, kernel, stride, padding, dilation)  # (n*L, C*kh*kw), channel-major
             conv, shape = self._conv_op(stride, padding, dilation), (n, self.out_channels, *out_hw)
-            weight = self.weight if self.dims == 2 else self.weight.unsqueeze(2)
+            weight = self._weight2d_form()
 
             def deviation_of(wq2d):
                 dev = self._deviation(conv, cx.detach(), zx, wq2d.reshape(weight.shape), weight[0].numel(), shape)
@@ -356,9 +358,9 @@ class _ApproxConv(ApproxLayer):
         ``s_x s_w conv(q_x - z_x, q_w - z_w)`` (the same float64 integers and scales as
         `_affine`, so the same bits); ``htp`` and ``noise`` add their deviation from the
         exact products (`_deviation`), as constants of the backward pass."""
-        weight = self.weight if self.dims == 2 else self.weight.unsqueeze(2)
+        weight = self._weight2d_form()
         wq, sw, zw = self.weight_quant(weight)
-        terms = weight.shape[1] * weight.shape[2] * weight.shape[3]
+        terms = weight[0].numel()
 
         conv = self._conv_op(stride, padding, dilation)
         acc = _exact_product(conv, cx, wq - zw.to(wq.dtype), terms, *self._centred_peaks())
@@ -368,6 +370,10 @@ class _ApproxConv(ApproxLayer):
             acc = acc + deviation
         y = (acc * (sx * sw.reshape(1, -1, 1, 1))).to(cx.dtype)
         return y if self.bias is None else y + self.bias.reshape(1, -1, 1, 1)
+
+    def _weight2d_form(self) -> torch.Tensor:
+        """The weight as a 2-D convolution's (a 1-D kernel gets a unit height)."""
+        return self.weight if self.dims == 2 else self.weight.unsqueeze(2)
 
     def _conv_op(self, stride, padding, dilation):
         """``conv(a, b)``: this layer's convolution (2-D form) of an input and a weight."""
@@ -405,8 +411,8 @@ class _ApproxConv(ApproxLayer):
     def _columns(cx, zx, kernel, stride, padding, dilation) -> torch.Tensor:
         """im2col ``(n*L, C*kh*kw)`` of the codes ``cx + zx`` of centred codes `cx`, padded
         with `zx` (the code of a real zero): one strided copy of windows of the padded
-        input (`F.unfold`, one kernel per image on a GPU, with its transpose for dilated
-        kernels)."""
+        input. Dilated kernels go through `F.unfold` and a transpose (on a GPU it launches
+        one kernel per image)."""
         xq = F.pad(cx, (padding[1], padding[1], padding[0], padding[0])) + zx.to(cx.dtype)
         if dilation == (1, 1):
             windows = xq.unfold(2, kernel[0], stride[0]).unfold(3, kernel[1], stride[1])  # (n, C, Ho, Wo, kh, kw)
