@@ -1,7 +1,7 @@
 """LUT GEMM on the GEMM shapes of a training step: CIFAR-shaped ResNet-18 at batch 128.
 
 Run on a CUDA machine: ``python benchmarks/bench_gemm_resnet.py [--bits 7,8] [--gradient
-window:4|ste|lut1d]``. The multiplier is a truncated one (partial products below
+window:4|ste|lut1d] [--codes uniform|network]``. The multiplier is a truncated one (partial products below
 2^(bits-2) dropped): an exact multiplier's window tables are straight-through ones, which
 take the separable path. For every
 distinct convolution/linear GEMM of the network (M = 128·H·W output positions, K = input
@@ -10,6 +10,11 @@ times the LUT GEMM forward and the backward (grad_A and grad_B) through the
 PyTorch autograd function the approximate layers use, beside fp32 ``torch.matmul`` on the
 same shapes (TF32 off) in the same run, and the host time of one call from PyTorch (wall
 time of the Python call, measured after a synchronisation, without waiting for the GPU).
+
+``--codes uniform`` draws operand codes uniformly; ``--codes network`` draws them the way a
+quantized network's fall (the 2-D backward's shared-memory bank conflicts depend on it):
+activations as after a ReLU (half of them at the zero code, the rest half-normal, sigma a
+quarter of the range), weights normal around the middle code (sigma an eighth of the range).
 """
 
 from __future__ import annotations
@@ -48,6 +53,18 @@ def resnet_shapes(batch: int = 128) -> dict[tuple[int, int, int], int]:
     return shapes
 
 
+def operand_codes(kind: str, bits: int, shape: tuple[int, int], weights: bool) -> torch.Tensor:
+    """Float codes in 0..2^bits-1 on the GPU, drawn as `kind` says (see the module docstring)."""
+    top = (1 << bits) - 1
+    if kind == "uniform":
+        return torch.randint(0, top + 1, shape, device="cuda").float()
+    if weights:
+        codes = (1 << (bits - 1)) + torch.randn(shape, device="cuda") * (top / 8)
+    else:
+        codes = torch.randn(shape, device="cuda").abs() * (top / 4) * (torch.rand(shape, device="cuda") < 0.5)
+    return codes.round().clamp(0, top)
+
+
 def cuda_ms(fn, repeat: int = 5) -> float:
     fn()
     torch.cuda.synchronize()
@@ -78,6 +95,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--bits", default="7,8")
     parser.add_argument("--gradient", default="window:4", help="ste, window:W or lut1d")
+    parser.add_argument("--codes", default="uniform", choices=("uniform", "network"))
     args = parser.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = False
     shapes = resnet_shapes()
@@ -87,8 +105,8 @@ def main() -> None:
         gemm = Multiplier(simulate(multiplier(bits, bits, False, bits - 2))).gemm(args.gradient, "cuda")
         totals = [0.0, 0.0, 0.0]
         for (M, K, N), count in sorted(shapes.items()):
-            a = torch.randint(0, 1 << bits, (M, K), device="cuda").float().requires_grad_()
-            b = torch.randint(0, 1 << bits, (K, N), device="cuda").float().requires_grad_()
+            a = operand_codes(args.codes, bits, (M, K), weights=False).requires_grad_()
+            b = operand_codes(args.codes, bits, (K, N), weights=True).requires_grad_()
             g = torch.randn(M, N, device="cuda")
             fwd = cuda_ms(lambda: lut_matmul(a, b, gemm))
             out = lut_matmul(a, b, gemm)
@@ -100,7 +118,7 @@ def main() -> None:
             totals = [totals[0] + count * fwd, totals[1] + count * bwd, totals[2] + count * ref]
             print(f"{bits:4d} {M:7d} {K:5d} {N:4d} {count:2d} {fwd:7.2f} {bwd:7.2f} {ref:8.3f} {macs / fwd * 1e3:9.2e} "
                   f"{2 * macs / bwd * 1e3:9.2e} {h_f:11.0f} {h_b:11.0f}", flush=True)
-        print(f"{bits}-bit {args.gradient} totals over the network: forward {totals[0]:.1f} ms, backward {totals[1]:.1f} ms, "
+        print(f"{bits}-bit {args.gradient} ({args.codes} codes) totals over the network: forward {totals[0]:.1f} ms, backward {totals[1]:.1f} ms, "
               f"fp32 forward {totals[2]:.1f} ms", flush=True)
 
 

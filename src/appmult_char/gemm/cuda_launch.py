@@ -180,10 +180,10 @@ def _driver():
     return driver
 
 
-def _function(kernel, key: tuple, signature: tuple):
+def _function(kernel, key: tuple):
     entry = _FUNCTIONS.get((id(kernel), key))
     if entry is None:
-        compiled = kernel.compile(signature)
+        compiled = kernel.compile(tuple(_numba_type(k) for k in key))
         cufunc = compiled._codelibrary.get_cufunc()
         driver = _driver()
         handle = cufunc.handle
@@ -234,7 +234,7 @@ def launch(kernel, grid: tuple[int, int, int], block: tuple[int, int], shared: i
             key.append(("array", _NAMES.get(dtype) or _NAMES.setdefault(dtype, dtype.name), len(shape), layout))
             slots += [0, 0, math.prod(shape), dtype.itemsize, ptr, *shape, *strides]
     key = tuple(key)
-    handle = _function(kernel, key, tuple(_numba_type(k) for k in key))
+    handle = _function(kernel, key)
     set_dynamic_shared(handle, shared)
     values = np.array([v & 0xFFFFFFFFFFFFFFFF for v in slots], dtype=np.uint64)
     pointers = values.ctypes.data + _OFFSETS[:len(slots)]
