@@ -3,10 +3,12 @@ QAT and the approximate forward/backward modes, 7- and 8-bit; on a GPU it also c
 host synchronisations inside a step (``torch.cuda.set_sync_debug_mode``).
 
 Run: ``python benchmarks/bench_training.py [--device cuda|cpu] [--steps N] [--model
-resnet18|resnet20] [--batch B] [--modes "exact QAT,LUT + window"] [--compile]`` (GPU
-record: batch 128, ResNet-18; CPU: batch 32, ResNet-20). ``--compile`` runs every model,
-the fp32 baseline included, through ``torch.compile`` (the time to compile is reported
-apart). The fp32 step measured in the same run is the baseline of the ratios.
+resnet18|resnet20] [--batch B] [--modes "exact QAT,LUT + window"] [--compile] [--graph]``
+(GPU record: batch 128, ResNet-18; CPU: batch 32, ResNet-20). ``--compile`` runs every
+model, the fp32 baseline included, through ``torch.compile`` (the time to compile is
+reported apart). ``--graph`` (GPU) captures one whole training step of every model as a
+CUDA graph and times its replays: the step without its host time. The fp32 step measured
+in the same run is the baseline of the ratios.
 """
 
 from __future__ import annotations
@@ -31,19 +33,36 @@ def _sync(x) -> None:
         torch.cuda.synchronize()
 
 
-def step_time(model, x, y, steps: int) -> tuple[float, int]:
-    """Median ms per step (forward, backward, Adam) and host synchronisations per step."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+def _captured(step):
+    """`step` (warmed up on a side stream) captured as a CUDA graph: its replay."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(2):
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        step()
+    return graph.replay
+
+
+def step_time(model, x, y, steps: int, graph: bool = False) -> tuple[float, int]:
+    """Median ms per step (forward, backward, Adam) and host synchronisations per step;
+    with `graph`, of the step replayed as a CUDA graph."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, capturable=graph)
     model.train()
 
     def step():
-        optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad(set_to_none=not graph)
         torch.nn.functional.cross_entropy(model(x), y).backward()
         optimizer.step()
 
     for _ in range(2):
         step()
     _sync(x)
+    if graph:
+        step = _captured(step)
     syncs = -1
     if x.is_cuda:
         with warnings.catch_warnings(record=True) as caught:
@@ -108,12 +127,13 @@ def main() -> None:
     parser.add_argument("--profile", default="", help="comma-separated modes to profile one step of (7-bit)")
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated modes to time")
     parser.add_argument("--compile", action="store_true", help="torch.compile every model first")
+    parser.add_argument("--graph", action="store_true", help="time steps replayed as CUDA graphs (GPU)")
     args = parser.parse_args()
     torch.manual_seed(0)
     x = torch.randn(args.batch, 3, 32, 32, device=args.device)
     y = torch.randint(0, 10, (args.batch,), device=args.device)
     base = build_model(args.model, (3, 32, 32)).to(args.device)
-    fp32, syncs = step_time(_compiled(base, x, y, args.compile), x, y, args.steps)
+    fp32, syncs = step_time(_compiled(base, x, y, args.compile), x, y, args.steps, args.graph)
     where = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"{args.model}, batch {args.batch}, {where} (host syncs: -1 = not counted off a GPU)")
     print(f"{'mode':24s} {'ms/step':>9s} {'vs fp32':>8s} {'host syncs':>10s}")
@@ -127,7 +147,7 @@ def main() -> None:
             model = approximate(base, lut, forward=forward, gradient=gradient)
             calibrate(model, [x[:32]])
             try:
-                ms, syncs = step_time(_compiled(model, x, y, args.compile), x, y, args.steps)
+                ms, syncs = step_time(_compiled(model, x, y, args.compile), x, y, args.steps, args.graph)
                 print(f"{f'{bits}-bit {name}':24s} {ms:9.1f} {ms / fp32:8.1f} {syncs:10d}", flush=True)
             except Exception as exc:  # report and go on: one failing mode must not hide the others
                 print(f"{f'{bits}-bit {name}':24s} failed: {type(exc).__name__}: {str(exc)[:200]}", flush=True)

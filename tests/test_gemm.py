@@ -3,6 +3,8 @@ multipliers give integer matmul, STE backward gives the analytic gradients, any 
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -207,6 +209,26 @@ def test_cuda_approximate_lut_and_device_arrays():
         c = gemm.forward(cupy.asarray(A), cupy.asarray(B))
         assert isinstance(c, cupy.ndarray) and np.array_equal(cupy.asnumpy(c)[0], expected)
     assert np.array_equal(out[0], expected)
+
+
+def test_a_used_cuda_gemm_copies_and_pickles_without_its_device_tables():
+    """A model that ran on the GPU can be deep-copied (as `approximate` and EMA copies do)
+    and pickled: the copy leaves the device tables behind and makes them again, with the
+    same results. (Device arrays cannot be copied on the host: this once raised TypeError.)"""
+    import pickle
+
+    rng = np.random.default_rng(8)
+    lut = ProductLUT(rng.integers(0, 200, (16, 16)), 4, 4)
+    gemm = LutGemm(lut, window(lut, 2), backend="cuda")
+    A, B = rng.integers(0, 16, (5, 7)), rng.integers(0, 16, (7, 3))
+    G = rng.standard_normal((5, 3)).astype(np.float32)
+    before = gemm.forward(A, B), *gemm.backward(A, B, G)
+    assert gemm.impl._tables  # the tables are on the device now
+    for other in (copy.deepcopy(gemm), pickle.loads(pickle.dumps(gemm))):
+        assert not other.impl._tables and other.impl.gemm is other
+        for got, want in zip((other.forward(A, B), *other.backward(A, B, G)), before):
+            np.testing.assert_array_equal(got, want)
+    assert gemm.impl._tables  # the original keeps its own
 
 
 def test_cuda_lut1d_backward_takes_and_returns_numpy_arrays():

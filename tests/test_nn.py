@@ -405,3 +405,48 @@ def test_torch_compile_traces_through_the_lut_operators():
     y1.sum().backward()
     y2.sum().backward()
     torch.testing.assert_close(x1.grad, x2.grad)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run on the GPU machine, docs/gpu-runs.md)")
+@pytest.mark.parametrize("forward,gradient", [("lut", "window:2"), ("lut", "ste"), ("lut", "lut1d"), ("exact", "ste"),
+                                              ("htp", "window:2")])
+def test_cuda_training_step_replays_as_a_cuda_graph(forward, gradient):
+    """No host synchronisation, no allocation outside PyTorch's allocator, no upload and no
+    rebound buffer inside a step: a training step captured as a CUDA graph and replayed
+    equals the same steps run eagerly from the same state."""
+    import torch.nn.functional as F
+
+    from appmult_char.nn.models import build_model
+
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 1, 8, 8, device="cuda"), torch.randint(0, 10, (64,), device="cuda")
+    lut = simulate(make_multiplier(7, 7, False, 5))
+    eager = calibrate(approximate(build_model("cnn", (1, 8, 8)).cuda(), lut, forward=forward, gradient=gradient,
+                                  act_observer="moving_average"), [x])
+    graphed = copy.deepcopy(eager)
+    optimizers = {id(m): torch.optim.SGD(m.parameters(), lr=0.1) for m in (eager, graphed)}
+
+    def step(model):
+        optimizers[id(model)].zero_grad(set_to_none=False)
+        F.cross_entropy(model(x), y).backward()
+        optimizers[id(model)].step()
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):  # warm-up: kernels compiled, tables uploaded, gradients allocated
+        for _ in range(2):
+            step(graphed)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        step(graphed)
+    step(eager)  # the eager model's gradients exist too, then both start from one state
+    with torch.no_grad():
+        for a, b in zip(eager.state_dict().values(), graphed.state_dict().values()):
+            b.copy_(a)
+    for _ in range(3):
+        step(eager)
+        graph.replay()
+    torch.cuda.synchronize()
+    for (name, a), b in zip(eager.state_dict().items(), graphed.state_dict().values()):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5, msg=lambda m: f"{name}: {m}")

@@ -40,6 +40,11 @@ class CudaGemm:
         self.gemm = gemm
         self._tables: dict = {}
 
+    def __getstate__(self) -> dict:
+        """Copies and pickles leave the device tables behind (made again on first use):
+        device arrays cannot be copied on the host."""
+        return {**self.__dict__, "_tables": {}}
+
     def device_tables(self) -> dict:
         """The LUT as packed 16-bit entries (``lut32``, ``lut_dtype``) and, for 2-D
         backward, the gradient tables (``ga``, ``gbT``, ``kind``), on the device."""

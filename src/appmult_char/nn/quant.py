@@ -95,11 +95,12 @@ class Quantizer(nn.Module):
         lo, hi = self._extremes(x)
         if self.lo.numel() == 0:
             self.lo, self.hi = lo, hi
-        elif self.observer == "minmax":
-            self.lo, self.hi = torch.minimum(self.lo, lo), torch.maximum(self.hi, hi)
+        elif self.observer == "minmax":  # in place, here and below: a step replayed as a CUDA graph keeps its buffers
+            torch.minimum(self.lo, lo, out=self.lo)
+            torch.maximum(self.hi, hi, out=self.hi)
         else:
-            self.lo = torch.lerp(self.lo, lo, self.momentum)
-            self.hi = torch.lerp(self.hi, hi, self.momentum)
+            self.lo.lerp_(lo, self.momentum)
+            self.hi.lerp_(hi, self.momentum)
 
     def params(self, x: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``(scale, zero_point)`` (float64; per channel: vectors), from `x` for the
