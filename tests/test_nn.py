@@ -125,6 +125,83 @@ def test_lut_mode_with_an_exact_multiplier_is_exact_mode_bit_for_bit(kind, bits,
     np.testing.assert_allclose(first(x).detach().numpy(), ref.detach().numpy(), rtol=1e-4, atol=1e-4)
 
 
+def _conv_reference(layer, x, grad_y, gradient):
+    """Output and (input, weight) gradients of a convolution in ``lut`` mode by the
+    definitions, in float64: `F.unfold` columns padded with the zero point, products gathered
+    from the LUT, the separable tables' vectors gathered per product and the input gradient
+    folded back with `F.fold`."""
+    lut, tables = layer.multiplier.lut, layer.multiplier.tables(layer.gradient)
+    if gradient == "ste":  # grad_a = b, grad_b = a: the value of each raw pattern
+        g_a, g_b = (np.arange(1 << bits) - (lut.signed * (np.arange(1 << bits) >= 1 << (bits - 1)) << bits)
+                    for bits in (lut.b_bits, lut.a_bits))
+    else:
+        g_a, g_b = tables.g_a, tables.g_b
+    g_a, g_b = torch.tensor(g_a, dtype=torch.float64), torch.tensor(g_b, dtype=torch.float64)
+    table = torch.tensor(lut.table, dtype=torch.float64).reshape(-1)  # index (a << b_bits) + b, raw patterns
+    one_d = x.ndim == 3
+    x4 = x.unsqueeze(2) if one_d else x
+    w4 = layer.weight.detach().unsqueeze(2) if one_d else layer.weight.detach()
+    two = lambda v: (1, *v) if one_d else v
+    kernel, stride, dilation = two(layer.kernel_size), two(layer.stride), two(layer.dilation)
+    padding = (0, *layer.padding) if one_d else layer.padding
+    xq, sx, zx = (t.double() for t in layer.act_quant(x4.detach()))
+    wq, sw, zw4 = (t.double() for t in layer.weight_quant(w4))  # scale and zero point broadcast to the weight
+    cols = nn.functional.unfold(xq - zx, kernel, dilation, padding, stride) + zx  # (n, C*kh*kw, L)
+    n, L = cols.shape[0], cols.shape[2]
+    C, K, groups = wq.shape[0], wq[0].numel(), layer.groups
+    per = C // groups
+    a = cols.long() & ((1 << lut.a_bits) - 1)
+    b = wq.reshape(C, K).long() & ((1 << lut.b_bits) - 1)
+    zw = zw4.reshape(-1).expand(C)
+    acc = torch.empty(n, C, L, dtype=torch.float64)
+    g_acc = (grad_y.double().reshape(n, C, L) * sx * sw.reshape(-1, 1)).reshape(n, C, L)
+    grad_cols, grad_wq = torch.zeros_like(cols), torch.zeros(C, K, dtype=torch.float64)
+    for o in range(C):
+        rows = slice(o // per * K, (o // per + 1) * K)
+        a_o, x_o = a[:, rows, :], cols[:, rows, :]  # (n, K, L)
+        f = table[a_o * (1 << lut.b_bits) + b[o][None, :, None]].sum(1)
+        acc[:, o] = f - zw[o] * x_o.sum(1) - zx * wq[o].sum() + K * zx * zw[o]
+        grad_cols[:, rows, :] += g_acc[:, o][:, None, :] * (g_a[b[o]] - zw[o])[None, :, None]
+        grad_wq[o] = (g_acc[:, o][:, None, :] * (g_b[a_o] - zx)).sum((0, 2))
+    y = acc * sx * sw.reshape(-1, 1) + (0 if layer.bias is None else layer.bias.detach().double().reshape(-1, 1))
+    padded = (x4.shape[2] + 2 * padding[0], x4.shape[3] + 2 * padding[1])
+    grad_cx = nn.functional.fold(grad_cols, padded, kernel, dilation, 0, stride)
+    grad_cx = grad_cx[:, :, padding[0]:padded[0] - padding[0], padding[1]:padded[1] - padding[1]]
+
+    def through_quantizer(grad_codes, v, quant, scale):  # straight-through rounding, zero where clipped
+        r = torch.round(v)
+        return grad_codes / scale * ((r >= quant.qmin) & (r <= quant.qmax))
+
+    grad_x = through_quantizer(grad_cx, x4.double() / sx + zx, layer.act_quant, sx)
+    grad_w = through_quantizer(grad_wq.reshape(w4.shape), w4.double() / sw + zw4, layer.weight_quant, sw)
+    return y.reshape(grad_y.shape), grad_x.reshape(x.shape), grad_w.reshape(layer.weight.shape)
+
+
+@pytest.mark.parametrize("kind", ["conv2d", "conv1d"])
+@pytest.mark.parametrize("a_bits,b_bits,signed,truncate", CASES)
+@pytest.mark.parametrize("gradient,weight_quant", [("ste", "per_channel"), ("lut1d", "per_channel"),
+                                                   ("lut1d:2", "per_tensor")])
+def test_separable_convolutions_are_the_definitions(kind, a_bits, b_bits, signed, truncate, gradient, weight_quant):
+    """``lut`` convolutions with straight-through or LUT-1D gradients (the LUT GEMM of int16
+    columns forward, the framework's convolution backward with the tables' vectors) against
+    `_conv_reference`, for strided, padded, dilated and grouped layers."""
+    model, x = _models(kind)
+    _, mult = _circuit(a_bits, b_bits, signed, truncate)
+    approx = approximate(model, mult, forward="lut", gradient=gradient, weight_quant=weight_quant,
+                         skip_first_last=False)
+    calibrate(approx, [x])
+    rng = torch.Generator().manual_seed(a_bits + truncate)
+    for layer, inp in ((approx[0], x), (approx[2], torch.relu(model[0](x)).detach())):
+        inp = inp.clone().requires_grad_()
+        y = layer.eval()(inp)
+        grad_y = torch.randn(y.shape, generator=rng)
+        y.backward(grad_y)
+        want_y, want_x, want_w = _conv_reference(layer, inp.detach(), grad_y, gradient)
+        np.testing.assert_allclose(y.detach().numpy(), want_y.numpy(), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(inp.grad.numpy(), want_x.numpy(), rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(layer.weight.grad.numpy(), want_w.numpy(), rtol=1e-4, atol=1e-3)
+
+
 @pytest.mark.parametrize("bits,signed,channels", [(7, False, 200), (8, True, 60), (8, False, 520)])
 def test_exact_mode_is_exact_where_float32_sums_would_round(bits, signed, channels):
     """Wide reductions (K x peak^2 beyond 2^24: the digit split) with codes at the top of

@@ -141,8 +141,11 @@ class ApproxLayer(nn.Module):
 
     @staticmethod
     def _code_sum(codes: torch.Tensor, quant: Quantizer, dim: int, keepdim: bool = False) -> torch.Tensor:
-        """Exact float64 sums of code rows: in float32 when every partial sum stays below
-        2^24 (no float64 copy of the matrix), else in float64."""
+        """Exact float64 sums of code rows: of integer codes in int32, of float codes in
+        float32 when every partial sum stays below 2^24 (no float64 copy of the matrix),
+        else in float64."""
+        if not codes.is_floating_point():
+            return codes.sum(dim, keepdim=keepdim, dtype=torch.int32).double()
         if codes.shape[dim] * max(-quant.qmin, quant.qmax) < (1 << 24):
             return codes.sum(dim, keepdim=keepdim).double()
         return codes.sum(dim, keepdim=keepdim, dtype=torch.float64)
@@ -152,19 +155,28 @@ class ApproxLayer(nn.Module):
         """``y (R, C)`` of activation codes ``xq`` in columns ``(R, K·groups)`` (scale `sx`,
         zero point `zx`) and a weight ``(C, K)`` (see the module docstring); groups split the
         columns and the output channels alike; `deviation_of(wq)`, when given, supplies the
-        ``htp``/``noise`` deviation of every output (see `_products`).
-
-        The exact mode is ``s_x s_w Σ_k (q_x - z_x)(q_w - z_w)``: the same integer as the
-        zero-point form, so both round identically in float64."""
+        ``htp``/``noise`` deviation of every output (see `_products`)."""
         wq, sw, zw = self.weight_quant(weight2d)
         sw, zw = sw.reshape(-1), zw.reshape(-1)
-        C, K = weight2d.shape
         deviation = None
         if deviation_of is not None and self.forward_mode in ("htp", "noise"):
             with torch.no_grad():
                 deviation = deviation_of(wq.detach())  # (R, C)
-        outs = []
-        per = C // groups
+        y = (self._sums(xq, zx, wq, zw, groups, deviation) * (sx * sw)).to(xq.dtype)
+        if self.product_observer is not None:  # codes and scales of this product (multiplier selection)
+            self.product_observer(self, xq, wq, (sx * sw).reshape(-1).expand(len(wq)), groups, y)
+        return self._watched(y)
+
+    def _sums(self, xq: torch.Tensor, zx: torch.Tensor, wq: torch.Tensor, zw: torch.Tensor, groups: int,
+              deviation: torch.Tensor | None = None) -> torch.Tensor:
+        """``Σ_k f(q_x, q_w) - z_w Σ_k q_x - z_x Σ_k q_w + K z_x z_w`` (float64 ``(R, C)``) of
+        codes ``xq (R, K·groups)`` and ``wq (C, K)`` with zero points `zx` and `zw` (one, or
+        one per output channel), ``Σ_k f`` by the forward mode.
+
+        The exact mode is ``Σ_k (q_x - z_x)(q_w - z_w)``: the same integer as the zero-point
+        form, so both round identically in float64."""
+        C, K = wq.shape
+        per, outs = C // groups, []
         for g in range(groups):
             x_g, w_g = xq[:, g * K:(g + 1) * K], wq[g * per:(g + 1) * per]
             zw_g = zw[g * per:(g + 1) * per] if zw.numel() > 1 else zw
@@ -175,11 +187,11 @@ class ApproxLayer(nn.Module):
                 acc = self._products(x_g, w_g, None if deviation is None else deviation[:, g * per:(g + 1) * per])
                 x_sum = self._code_sum(x_g, self.act_quant, 1, keepdim=True)
                 acc = acc - zw_g * x_sum - zx * self._code_sum(w_g, self.weight_quant, 1) + K * zx * zw_g
-            outs.append(acc * (sx * (sw[g * per:(g + 1) * per] if sw.numel() > 1 else sw)))
-        y = (torch.cat(outs, dim=1) if groups > 1 else outs[0]).to(xq.dtype)
-        if self.product_observer is not None:  # codes and scales of this product (multiplier selection)
-            scale = (sx * sw).reshape(-1).expand(C)
-            self.product_observer(self, xq, wq, scale, groups, y)
+            outs.append(acc)
+        return torch.cat(outs, dim=1) if groups > 1 else outs[0]
+
+    def _watched(self, y: torch.Tensor) -> torch.Tensor:
+        """`y`, with the check that its gradient is finite where that costs no synchronisation."""
         # on a GPU the check would synchronise every step; compiled graphs cannot branch on data
         if y.requires_grad and y.device.type == "cpu" and not torch.compiler.is_compiling():
             y.register_hook(self._check_gradient)
@@ -333,12 +345,15 @@ class _ApproxConv(ApproxLayer):
         padding, dilation = (0, *self.padding) if self.dims == 1 else self.padding, self._as2d(self.dilation)
         out_hw = [(x.shape[2 + d] + 2 * padding[d] - dilation[d] * (kernel[d] - 1) - 1) // stride[d] + 1 for d in (0, 1)]
         cx, sx, zx = self._centred_input(x)  # quantized before unfolding: once per input value, not per tap
-        direct = self.forward_mode == "exact" or (self.forward_mode != "lut" and self.gradient.method == "ste")
-        if direct and self.product_observer is None:
-            y = self._direct_conv(cx, sx, zx, stride, padding, dilation)
+        geometry = (kernel, stride, padding, dilation)
+        mode = self.forward_mode
+        if self.product_observer is None and (mode == "exact" or (mode != "lut" and self.gradient.method == "ste")):
+            y = self._direct_conv(cx, sx, zx, *geometry[1:])
+        elif self.product_observer is None and self.multiplier.gemm(self.gradient, cx.device.type).one_dimensional:
+            y = self._separable_conv(cx, sx, zx, geometry, out_hw)
         else:
-            cols = self._columns(cx, zx, kernel, stride, padding, dilation)  # (n*L, C*kh*kw), channel-major
-            conv, shape = self._conv_op(stride, padding, dilation), (n, self.out_channels, *out_hw)
+            cols = self._columns(cx, zx, *geometry)  # (n*L, C*kh*kw), channel-major
+            conv, shape = self._conv_op(*geometry[1:]), (n, self.out_channels, *out_hw)
             weight = self._weight2d_form()
 
             def deviation_of(wq2d):
@@ -368,8 +383,39 @@ class _ApproxConv(ApproxLayer):
             with torch.no_grad():
                 deviation = self._deviation(conv, cx.detach(), zx, wq.detach(), terms, acc.shape)
             acc = acc + deviation
-        y = (acc * (sx * sw.reshape(1, -1, 1, 1))).to(cx.dtype)
-        return y if self.bias is None else y + self.bias.reshape(1, -1, 1, 1)
+        return self._scaled(acc, sx, sw, cx.dtype)
+
+    def _separable_conv(self, cx, sx, zx, geometry, out_hw) -> torch.Tensor:
+        """A convolution whose backward pass is separable (straight-through or LUT-1D
+        tables, `LutGemm.one_dimensional`) in the ``lut``, ``htp`` and ``noise`` modes: the
+        sums of the forward mode computed without a gradient — ``lut`` as the LUT GEMM of one
+        int16 im2col copy of the codes, ``htp``/``noise`` as the exact convolution plus
+        `_deviation` — and the gradient as the framework's convolution backward pass with the
+        tables' vectors in place of the operands (`_SeparableGradient`): no unfolded float
+        copy, no unfolded gradient."""
+        kernel, stride, padding, dilation = geometry
+        weight = self._weight2d_form()
+        wq, sw, zw = self.weight_quant(weight)
+        terms = weight[0].numel()
+        with torch.no_grad():
+            if self.forward_mode == "lut":
+                cols = self._columns(cx, zx, *geometry, dtype=torch.int16)
+                acc = self._sums(cols, zx, wq.reshape(len(wq), -1), zw.reshape(-1), self.groups)
+                acc = acc.reshape(cx.shape[0], -1, acc.shape[1]).transpose(1, 2).reshape(cx.shape[0], -1, *out_hw)
+            else:
+                conv = self._conv_op(stride, padding, dilation)
+                acc = _exact_product(conv, cx, wq - zw.to(wq.dtype), terms, *self._centred_peaks())
+                acc = acc + self._deviation(conv, cx, zx, wq, terms, acc.shape)
+        m = self.multiplier
+        g_a, g_b = m.gradient_vectors(self.gradient, cx.device)
+        acc = _SeparableGradient.apply(cx, wq, acc, g_a, g_b, zx, zw, (stride, padding, dilation, self.groups),
+                                       ((1 << m.a_bits) - 1, (1 << m.b_bits) - 1))
+        return self._scaled(acc, sx, sw, cx.dtype)
+
+    def _scaled(self, acc, sx, sw, dtype) -> torch.Tensor:
+        """``s_x s_w acc + bias`` of a convolution's sums ``acc (n, C, H, W)``, in `dtype`."""
+        y = (acc * (sx * sw.reshape(1, -1, 1, 1))).to(dtype)
+        return self._watched(y if self.bias is None else y + self.bias.reshape(1, -1, 1, 1))
 
     def _weight2d_form(self) -> torch.Tensor:
         """The weight as a 2-D convolution's (a 1-D kernel gets a unit height)."""
@@ -399,26 +445,85 @@ class _ApproxConv(ApproxLayer):
         phi_zero = [torch.ones_like(zx), zx, torch.remainder(zx, lx)]
         shifted = [None, cx, torch.remainder(cx + zx.to(cx.dtype), lx) - phi_zero[2].to(cx.dtype)]
         total = torch.zeros(shape, dtype=torch.float64, device=cx.device)
+        weights = []
         for i in range(3):
             w_i = sum(coef[i, j].to(wq.dtype) * psi[j] for j in range(3))
             total = total + phi_zero[i] * w_i.sum(dim=(1, 2, 3), dtype=torch.float64).reshape(1, -1, 1, 1)
-            if shifted[i] is not None:
-                with _cudnn_tf32(cx, allowed=False):  # fractional weights: full float32
-                    total = total + conv(shifted[i], w_i).double()
-        return total
+            weights.append(w_i)
+        return total + self._basis_conv(conv, shifted[1:], weights[1:])
+
+    def _basis_conv(self, conv, maps: list, weights: list) -> torch.Tensor:
+        """``Σ_i conv(maps[i], weights[i])`` (float64) of integer-valued maps and fractional
+        weights, as one convolution of the maps stacked per group.
+
+        On a GPU in TF32 (tensor cores; integer maps below 2^11 are exact there) with each
+        weight split into a TF32 part and the float32 rest, both as output channels of the
+        same convolution: an error near float32's, at a fraction of a float32 convolution's
+        time (cuDNN's float32 kernels, FFT among them, were most of an HTP step)."""
+        n, _, h, w = maps[0].shape
+        g = self.groups
+        x = torch.stack([m.reshape(n, g, -1, h, w) for m in maps], dim=2).reshape(n, -1, h, w)
+        weight = torch.cat(weights, dim=1)  # (C, len(maps) * C_in / g, kh, kw): each group's maps in turn
+        if not x.is_cuda:
+            return conv(x, weight).double()
+        high = (weight.view(torch.int32) & ~0x1FFF).view(torch.float32)  # 10 mantissa bits: exact in TF32
+        split = torch.stack([high.reshape(g, -1, *weight.shape[1:]), (weight - high).reshape(g, -1, *weight.shape[1:])],
+                            dim=1).reshape(-1, *weight.shape[1:])  # per group: the TF32 parts, then the rests
+        with _cudnn_tf32(x):
+            y = conv(x, split)
+        return y.reshape(n, g, 2, -1, *y.shape[2:]).double().sum(2).reshape(n, -1, *y.shape[2:])
 
     @staticmethod
-    def _columns(cx, zx, kernel, stride, padding, dilation) -> torch.Tensor:
+    def _columns(cx, zx, kernel, stride, padding, dilation, dtype=None) -> torch.Tensor:
         """im2col ``(n*L, C*kh*kw)`` of the codes ``cx + zx`` of centred codes `cx`, padded
-        with `zx` (the code of a real zero): one strided copy of windows of the padded
-        input. Dilated kernels go through `F.unfold` and a transpose (on a GPU it launches
-        one kernel per image)."""
+        with `zx` (the code of a real zero), in `dtype` (default: `cx`'s; integer codes are
+        converted before unfolding, on the small input): one strided copy of dilated windows
+        of the padded input."""
         xq = F.pad(cx, (padding[1], padding[1], padding[0], padding[0])) + zx.to(cx.dtype)
-        if dilation == (1, 1):
-            windows = xq.unfold(2, kernel[0], stride[0]).unfold(3, kernel[1], stride[1])  # (n, C, Ho, Wo, kh, kw)
-            return windows.permute(0, 2, 3, 1, 4, 5).reshape(-1, xq.shape[1] * kernel[0] * kernel[1])
-        cols = F.unfold(xq, kernel, dilation=dilation, stride=stride)  # (n, C*kh*kw, L)
-        return cols.transpose(1, 2).reshape(-1, cols.shape[1])
+        if dtype is not None:
+            xq = xq.to(dtype)
+        for d in (0, 1):  # windows of the dilated kernel's extent, then every dilation-th tap
+            xq = xq.unfold(2 + d, dilation[d] * (kernel[d] - 1) + 1, stride[d])[..., ::dilation[d]]
+        return xq.permute(0, 2, 3, 1, 4, 5).reshape(-1, xq.shape[1] * kernel[0] * kernel[1])  # (n, Ho, Wo, C, kh, kw)
+
+
+class _SeparableGradient(torch.autograd.Function):
+    """`value`, the sums ``acc (n, C, H, W)`` of a convolution of centred input codes
+    ``cx`` (zero point `zx`) and weight codes `wq` (zero points `zw`), with the gradient of
+    a separable backward pass, ``∂f/∂q_x = g_a[q_w]`` and ``∂f/∂q_w = g_b[q_x]`` (raw code
+    patterns index the vectors):
+
+        ∂acc/∂q_x = conv-input-gradient with the weight g_a[q_w] - z_w
+        ∂acc/∂q_w = conv-weight-gradient of the input g_b[q_x] - z_x, padded with g_b[z_x] - z_x
+
+    (the zero-point terms of `ApproxLayer._sums` give the ``- z`` parts; a padded tap holds
+    the code ``z_x``). Straight-through vectors make these the exact product's gradient."""
+
+    @staticmethod
+    def forward(ctx, cx, wq, value, g_a, g_b, zx, zw, geometry, masks):
+        ctx.save_for_backward(cx, wq, g_a, g_b, zx, zw)
+        ctx.geometry, ctx.masks = geometry, masks
+        return value
+
+    @staticmethod
+    def backward(ctx, grad):
+        cx, wq, g_a, g_b, zx, zw = ctx.saved_tensors
+        stride, padding, dilation, groups = ctx.geometry
+        a_mask, b_mask = ctx.masks
+        grad = grad.to(cx.dtype)
+        grad_x = grad_w = None
+        if ctx.needs_input_grad[0]:
+            u = g_a[wq.to(torch.int64) & b_mask] - zw.reshape(-1, 1, 1, 1).to(cx.dtype)
+            grad_x = torch.ops.aten.convolution_backward(grad, cx, u, None, stride, padding, dilation, False, [0, 0],
+                                                         groups, [True, False, False])[0]
+        if ctx.needs_input_grad[1]:
+            codes = (cx + zx.to(cx.dtype)).to(torch.int64) & a_mask
+            zero = zx.to(cx.dtype).reshape(-1)  # indexing by a 0-d tensor would read it on the host
+            edge = g_b[zero.to(torch.int64) & a_mask] - zero  # what a padded tap holds
+            v = F.pad(g_b[codes] - zx.to(cx.dtype) - edge, (padding[1], padding[1], padding[0], padding[0])) + edge
+            grad_w = torch.ops.aten.convolution_backward(grad, v, wq, None, stride, [0, 0], dilation, False, [0, 0],
+                                                         groups, [False, True, False])[1]
+        return grad_x, grad_w, None, None, None, None, None, None, None
 
 
 class ApproxConv2d(_ApproxConv):

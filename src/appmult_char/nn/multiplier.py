@@ -148,14 +148,24 @@ class Multiplier:
             self._gemms[key] = LutGemm(self.lut, self.tables(spec), backend=backend)
         return self._gemms[key]
 
-    def device_tensor(self, name: str, array: Any, device: Any) -> "torch.Tensor":
-        """`array` as a float64 tensor on `device`, copied there once and kept."""
+    def device_tensor(self, name: str, array: Any, device: Any, dtype: Any = None) -> "torch.Tensor":
+        """`array` as a tensor (float64 unless `dtype` says) on `device`, copied there once and kept."""
         import torch
 
         key = (name, str(device))
         if key not in self._device_tensors:
-            self._device_tensors[key] = torch.as_tensor(array, dtype=torch.float64).to(device)
+            self._device_tensors[key] = torch.as_tensor(array, dtype=dtype or torch.float64).to(device)
         return self._device_tensors[key]
+
+    def gradient_vectors(self, gradient: Any, device: Any) -> tuple["torch.Tensor", "torch.Tensor"]:
+        """The float32 vectors ``(g_a, g_b)`` of a separable backward pass
+        (`LutGemm.vectors_1d`: ``g_a`` per raw pattern of b, ``g_b`` per raw pattern of a),
+        as tensors on `device`."""
+        import torch
+
+        spec = parse_gradient(gradient)
+        vectors = self.gemm(spec, str(device)).vectors_1d()
+        return tuple(self.device_tensor(f"{name} {spec}", v, device, torch.float32) for name, v in zip("ab", vectors))
 
     @property
     def surrogate(self):
