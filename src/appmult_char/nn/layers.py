@@ -24,8 +24,12 @@ Backward: through the multiplier's gradient tables (``ste``, ``window[:W]``,
 Accumulators are float64, which holds every integer sum exactly. Convolutions quantize
 their input once. Where the gradient is the exact product's (``exact``; ``htp`` and
 ``noise`` with ``ste``) they run as the framework's convolution of the centred codes
-``q - z`` (zero padding is then the code of a real zero); otherwise the codes are unfolded
-once, padded with the zero point, for the LUT GEMM and its tables.
+``q - z`` (zero padding is then the code of a real zero). Where the backward pass is
+separable (``ste``, ``lut1d``: `_SeparableGradient`) the forward value comes from the LUT
+GEMM of one int16 unfolded copy of the codes (``lut``) or from those convolutions
+(``htp``, ``noise``), and the gradient from the framework's convolution backward pass with
+the tables' vectors in place of the operands. Otherwise (2-D tables) the codes are
+unfolded once, padded with the zero point, for the LUT GEMM and its tables.
 """
 
 from __future__ import annotations
