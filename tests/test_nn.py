@@ -469,12 +469,16 @@ def test_cuda_exact_convolutions_are_exact_on_every_resnet18_shape(tf32):
         torch.backends.cudnn.allow_tf32 = before
 
 
-def test_torch_compile_traces_through_the_lut_operators():
-    """The LUT GEMM is a registered custom operator: a compiled model gives the eager
-    model's outputs and gradients."""
+@pytest.mark.parametrize("kind,forward,gradient", [("linear", "lut", "window:2"), ("conv2d", "lut", "window:2"),
+                                                   ("conv2d", "lut", "ste"), ("conv2d", "htp", "lut1d")])
+def test_torch_compile_traces_through_the_lut_operators(kind, forward, gradient):
+    """The LUT GEMM is a registered custom operator and the separable convolution backward
+    an autograd function of framework operations: a whole compiled model (one graph) gives
+    the eager model's outputs and gradients."""
     _, mult = _circuit(7, 7, False, 5)
-    model, x = _models("linear")
-    eager = calibrate(approximate(model, mult, gradient="window:2"), [x]).eval()  # one eager call registers the GEMMs
+    model, x = _models(kind)
+    eager = calibrate(approximate(model, mult, forward=forward, gradient=gradient, skip_first_last=False),
+                      [x]).eval()  # one eager call registers the GEMMs
     compiled = torch.compile(eager, backend="aot_eager", fullgraph=True)
     x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
     y1, y2 = eager(x1), compiled(x2)
