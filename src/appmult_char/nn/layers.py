@@ -521,10 +521,10 @@ class _SeparableGradient(torch.autograd.Function):
             grad_x = torch.ops.aten.convolution_backward(grad, cx, u, None, stride, padding, dilation, False, [0, 0],
                                                          groups, [True, False, False])[0]
         if ctx.needs_input_grad[1]:
-            codes = (cx + zx.to(cx.dtype)).to(torch.int64) & a_mask
-            zero = zx.to(cx.dtype).reshape(-1)  # indexing by a 0-d tensor would read it on the host
+            zero = zx.to(cx.dtype).reshape(-1)  # 1 element: indexing by a 0-d tensor would read it on the host
             edge = g_b[zero.to(torch.int64) & a_mask] - zero  # what a padded tap holds
-            v = F.pad(g_b[codes] - zx.to(cx.dtype) - edge, (padding[1], padding[1], padding[0], padding[0])) + edge
+            v = g_b[(cx + zero).to(torch.int64) & a_mask] - zero
+            v = F.pad(v - edge, (padding[1], padding[1], padding[0], padding[0])) + edge
             grad_w = torch.ops.aten.convolution_backward(grad, v, wq, None, stride, [0, 0], dilation, False, [0, 0],
                                                          groups, [False, True, False])[1]
         return grad_x, grad_w, None, None, None, None, None, None, None
