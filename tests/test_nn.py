@@ -148,13 +148,13 @@ def _conv_reference(layer, x, grad_y, gradient):
     wq, sw, zw4 = (t.double() for t in layer.weight_quant(w4))  # scale and zero point broadcast to the weight
     cols = nn.functional.unfold(xq - zx, kernel, dilation, padding, stride) + zx  # (n, C*kh*kw, L)
     n, L = cols.shape[0], cols.shape[2]
-    C, K, groups = wq.shape[0], wq[0].numel(), layer.groups
-    per = C // groups
+    C, K = wq.shape[0], wq[0].numel()
+    per = C // layer.groups
     a = cols.long() & ((1 << lut.a_bits) - 1)
     b = wq.reshape(C, K).long() & ((1 << lut.b_bits) - 1)
     zw = zw4.reshape(-1).expand(C)
     acc = torch.empty(n, C, L, dtype=torch.float64)
-    g_acc = (grad_y.double().reshape(n, C, L) * sx * sw.reshape(-1, 1)).reshape(n, C, L)
+    g_acc = grad_y.double().reshape(n, C, L) * sx * sw.reshape(-1, 1)
     grad_cols, grad_wq = torch.zeros_like(cols), torch.zeros(C, K, dtype=torch.float64)
     for o in range(C):
         rows = slice(o // per * K, (o // per + 1) * K)
