@@ -165,7 +165,9 @@ class Multiplier:
 
         spec = parse_gradient(gradient)
         vectors = self.gemm(spec, str(device)).vectors_1d()
-        return tuple(self.device_tensor(f"{name} {spec}", v, device, torch.float32) for name, v in zip("ab", vectors))
+        method, half_window, boundary = spec  # formatted field by field: traceable by torch.compile
+        return tuple(self.device_tensor(f"{name} {method} {half_window} {boundary}", v, device, torch.float32)
+                     for name, v in zip("ab", vectors))
 
     @property
     def surrogate(self):
