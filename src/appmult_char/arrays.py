@@ -78,6 +78,9 @@ def to_device(x: Any, dtype=None):
 def like(result: Any, template: Any):
     """`result` (a Numba device array or a CuPy array) as the kind of array `template`
     is: NumPy, CuPy, a PyTorch tensor on its device, or a Numba device array."""
+    if type(result) is type(template) and getattr(result, "is_cuda", False):  # a torch result for torch operands
+        if result.device == template.device:
+            return result
     if not is_device_array(template):
         return to_host(result)
     module = type(template).__module__.split(".")[0]

@@ -280,9 +280,10 @@ def forward_kernel(lut_dtype: np.dtype, acc_dtype: np.dtype, table_bits: int, co
     a LUT of 2^table_bits entries and `columns` output columns; returns
     (kernel, (tile rows, tile columns), threads)."""
     tm, tn, ty, regs = forward_config(table_bits, columns)
-    key = ("fwd", np.dtype(lut_dtype).name, np.dtype(acc_dtype).name, tm, tn, ty, regs)
+    key = ("fwd", lut_dtype, acc_dtype, tm, tn, ty, regs)
     if key not in _CACHE:
-        _CACHE[key] = _compile(_fwd_source(key[1], key[2], tm, tn, ty), "forward", max_registers=regs)
+        source = _fwd_source(np.dtype(lut_dtype).name, np.dtype(acc_dtype).name, tm, tn, ty)
+        _CACHE[key] = _compile(source, "forward", max_registers=regs)
     return _CACHE[key], (ty * tm, 32 * tn), (32, ty)
 
 

@@ -12,7 +12,9 @@ on the default stream.
 parent, size, itemsize, data pointer, shape, strides in bytes; an ``int64`` or
 ``float32`` scalar is itself). Numba's own launch path converts every argument through
 ``__cuda_array_interface__`` and pointer-attribute queries, hundreds of microseconds per
-GEMM. Under Numba's CUDA simulator (CI) kernels are called through Numba instead.
+GEMM. The packed arguments are kept per (kernel, launch shape, argument shapes, strides,
+dtypes and scalars): a repeated launch only writes its arrays' data pointers into them.
+Under Numba's CUDA simulator (CI) kernels are called through Numba instead.
 """
 
 from __future__ import annotations
@@ -47,8 +49,27 @@ def multiprocessors() -> int:
     return _SMS[0]
 
 
+_TORCH_TYPES: set = set()
+
+
 def _is_torch(x: Any) -> bool:
-    return type(x).__module__.split(".")[0] == "torch"
+    kind = type(x)
+    if kind in _TORCH_TYPES:
+        return True
+    if kind.__module__.split(".")[0] == "torch":
+        _TORCH_TYPES.add(kind)
+        return True
+    return False
+
+
+def _current_stream(torch, device) -> int:
+    """The handle of PyTorch's current stream on `device`: through the raw-stream query
+    where this PyTorch has it (what Triton's launchers call, a fraction of the cost of
+    building a `torch.cuda.Stream`), else the public API."""
+    raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+    if raw is not None:
+        return raw(device.index if device.index is not None else torch.cuda.current_device())
+    return torch.cuda.current_stream(device).cuda_stream
 
 
 class Workspace:
@@ -61,17 +82,17 @@ class Workspace:
 
             self._torch = torch
             self.device = template.device
-            self.stream = torch.cuda.current_stream(self.device).cuda_stream
+            self.stream = _current_stream(torch, self.device)
         else:
             self.device = None
             self.stream = 0
 
     def empty(self, shape: tuple[int, ...], dtype, zeroed: bool = False) -> Any:
         """A device array of `shape` (zeros when `zeroed`)."""
-        dtype = np.dtype(dtype)
         if self.torch:
             make = self._torch.zeros if zeroed else self._torch.empty
-            return make(shape, dtype=_TORCH_DTYPES[dtype.name](), device=self.device)
+            return make(shape, dtype=_torch_dtype_of(dtype), device=self.device)
+        dtype = np.dtype(dtype)
         from numba import cuda
 
         return cuda.to_device(np.zeros(shape, dtype=dtype)) if zeroed else cuda.device_array(shape, dtype=dtype)
@@ -82,7 +103,7 @@ class Workspace:
         if self.torch:
             if not _is_torch(x):  # a NumPy or other device array beside torch operands
                 x = self._torch.as_tensor(x, device=self.device)
-            if dtype is not None and _TORCH_DTYPES[np.dtype(dtype).name]() != x.dtype:
+            if dtype is not None and _torch_dtype_of(dtype) != x.dtype:
                 from .._errors import AppMultError
 
                 raise AppMultError(f"device array of {x.dtype} where {np.dtype(dtype)} is needed")
@@ -104,6 +125,15 @@ def _torch_dtype(name: str):
 _TORCH_DTYPES = {name: _torch_dtype(name) for name in ("int8", "uint8", "int16", "uint16", "int32", "int64",
                                                         "float32", "float64")}
 _NUMPY_OF_TORCH: dict = {}
+_TORCH_OF: dict = {}  # NumPy dtype or scalar type -> torch dtype
+
+
+def _torch_dtype_of(dtype) -> Any:
+    """The torch dtype of a NumPy dtype (or scalar type such as ``np.float32``)."""
+    found = _TORCH_OF.get(dtype)
+    if found is None:
+        found = _TORCH_OF[dtype] = _TORCH_DTYPES[np.dtype(dtype).name]()
+    return found
 
 
 def numpy_dtype(x: Any) -> np.dtype:
@@ -171,13 +201,18 @@ def _scalar_slot(v: Any) -> tuple[str, int]:
 _NAMES: dict = {}  # dtype -> its name (numpy's dtype.name property is slow)
 _FUNCTIONS: dict = {}  # (kernel id, signature key) -> (compiled kernel, CUfunction handle)
 _OPTED_IN: dict = {}  # CUfunction handle -> dynamic shared bytes allowed
-_OFFSETS = np.arange(0, 8 * 64, 8, dtype=np.uint64)
+_OFFSETS = np.arange(0, 8 * 128, 8, dtype=np.uint64)  # one pointer per 8-byte argument slot
+
+
+_DRIVER: list = []
 
 
 def _driver():
-    from cuda.bindings import driver
+    if not _DRIVER:
+        from cuda.bindings import driver
 
-    return driver
+        _DRIVER.append(driver)
+    return _DRIVER[0]
 
 
 def _function(kernel, key: tuple):
@@ -214,6 +249,40 @@ def set_dynamic_shared(handle, nbytes: int) -> None:
     _OPTED_IN[int(handle)] = nbytes
 
 
+class _Prepared:
+    """One kernel's packed launch arguments for fixed shapes, strides, dtypes and
+    scalars; only the arrays' data pointers change from call to call (the driver copies
+    the arguments at launch, so one buffer serves every call)."""
+
+    __slots__ = ("handle", "values", "params", "positions")
+
+    def __init__(self, kernel, shared: int, described: list):
+        key, slots, positions = [], [], []
+        for v in described:
+            if isinstance(v, tuple):
+                ptr, shape, strides, dtype = v
+                layout = "C" if _contiguous(shape, strides, dtype.itemsize) else "A"
+                key.append(("array", _NAMES.get(dtype) or _NAMES.setdefault(dtype, dtype.name), len(shape), layout))
+                positions.append(len(slots) + 4)
+                slots += [0, 0, math.prod(shape), dtype.itemsize, ptr, *shape, *strides]
+            else:
+                kind, slot = _scalar_slot(v)
+                key.append((kind,))
+                slots.append(slot)
+        if len(slots) > len(_OFFSETS):
+            raise ValueError(f"{len(slots)} kernel argument slots; at most {len(_OFFSETS)}")
+        self.handle = _function(kernel, tuple(key))
+        set_dynamic_shared(self.handle, shared)
+        self.values = np.array([v & 0xFFFFFFFFFFFFFFFF for v in slots], dtype=np.uint64)
+        self.params = self.values.ctypes.data + _OFFSETS[:len(slots)]
+        self.positions = positions
+
+
+_PREPARED: dict = {}
+#: Launch signatures kept; a training run has a few hundred (its layers' shapes).
+MAX_PREPARED = 4096
+
+
 def launch(kernel, grid: tuple[int, int, int], block: tuple[int, int], shared: int, workspace: Workspace,
            *args: Any) -> None:
     """Run `kernel` (a ``numba.cuda.jit`` function) on `args` — device arrays of
@@ -222,22 +291,47 @@ def launch(kernel, grid: tuple[int, int, int], block: tuple[int, int], shared: i
     if simulated():
         kernel[grid, block, 0, shared](*args)
         return
-    key, slots = [], []
+    key, pointers = [id(kernel), grid, block, shared], []
     for v in args:
         if isinstance(v, (np.generic, int)):
-            kind, slot = _scalar_slot(v)
-            key.append((kind,))
-            slots.append(slot)
+            key.append(v)
+        elif _is_torch(v):
+            key.append((v.dtype, v.shape, v.stride()))
+            pointers.append(v.data_ptr())
         else:
-            ptr, shape, strides, dtype = _describe(v)
-            layout = "C" if _contiguous(shape, strides, dtype.itemsize) else "A"
-            key.append(("array", _NAMES.get(dtype) or _NAMES.setdefault(dtype, dtype.name), len(shape), layout))
-            slots += [0, 0, math.prod(shape), dtype.itemsize, ptr, *shape, *strides]
+            d = _describe(v)
+            key.append(d[1:])
+            pointers.append(d[0])
     key = tuple(key)
-    handle = _function(kernel, key)
-    set_dynamic_shared(handle, shared)
-    values = np.array([v & 0xFFFFFFFFFFFFFFFF for v in slots], dtype=np.uint64)
-    pointers = values.ctypes.data + _OFFSETS[:len(slots)]
-    err, = _driver().cuLaunchKernel(handle, *grid, *block, 1, shared, workspace.stream, pointers.ctypes.data, 0)
+    prepared = _PREPARED.get(key)
+    if prepared is None:
+        if len(_PREPARED) >= MAX_PREPARED:
+            _PREPARED.clear()
+        described = [v if isinstance(v, (np.generic, int)) else _describe(v) for v in args]
+        prepared = _PREPARED[key] = _Prepared(kernel, shared, described)
+    values = prepared.values
+    for position, ptr in zip(prepared.positions, pointers):
+        values[position] = ptr
+    driver = _driver()
+    err, = driver.cuLaunchKernel(prepared.handle, *grid, *block, 1, shared, workspace.stream,
+                                 prepared.params.ctypes.data, 0)
+    if err == driver.CUresult.CUDA_ERROR_INVALID_CONTEXT and _bind_context(workspace):
+        err, = driver.cuLaunchKernel(prepared.handle, *grid, *block, 1, shared, workspace.stream,
+                                     prepared.params.ctypes.data, 0)
     if int(err) != 0:
         raise RuntimeError(f"cuLaunchKernel failed: {err}")
+
+
+def _bind_context(workspace: Workspace) -> bool:
+    """Make the primary context of the workspace's device current in this thread (a
+    thread that PyTorch started, such as its autograd worker, may have none bound); False
+    where that is not this module's to do (arrays other than PyTorch's)."""
+    if not workspace.torch:
+        return False
+    driver = _driver()
+    err, device = driver.cuDeviceGet(workspace.device.index or 0)
+    if int(err) == 0:
+        err, context = driver.cuDevicePrimaryCtxRetain(device)
+    if int(err) == 0:
+        err, = driver.cuCtxSetCurrent(context)
+    return int(err) == 0

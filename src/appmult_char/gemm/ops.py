@@ -17,6 +17,7 @@ straight-through; tables are built when first needed.
 
 from __future__ import annotations
 
+import math
 from functools import cached_property
 from typing import Any
 
@@ -100,7 +101,7 @@ class LutGemm:
         if len(b_shape) == 2 and len(a_shape) >= 2:
             if a_shape[-1] != b_shape[0]:
                 raise AppMultError(f"inner dimensions differ: A {a_shape} @ B {b_shape}")
-            rows = int(np.prod(a_shape[:-1]))
+            rows = math.prod(a_shape[:-1])
             return A.reshape(1, rows, a_shape[-1]), B.reshape(1, *b_shape), (*a_shape[:-1], b_shape[1])
         if len(a_shape) == 3 and len(b_shape) == 3 and a_shape[0] == b_shape[0] and a_shape[2] == b_shape[1]:
             return A, B, (a_shape[0], a_shape[1], b_shape[2])
