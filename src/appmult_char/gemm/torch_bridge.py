@@ -62,10 +62,12 @@ def _tensor(result, like: torch.Tensor) -> torch.Tensor:
 
 
 def _forward_codes(ai: torch.Tensor, bi: torch.Tensor, gemm_key: int, value: Optional[torch.Tensor],
-                   like: torch.Tensor) -> torch.Tensor:
+                   like: torch.Tensor, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """The forward result as a new `dtype` tensor: one conversion of the integer sums (exact
+    in float64; one rounding in float32, as through float64)."""
     if value is not None:
-        return value.detach().to(torch.float64).clone()
-    return _tensor(_GEMMS[gemm_key].forward(ai, bi), like).to(torch.float64)
+        return value.detach().to(dtype, copy=True)
+    return _tensor(_GEMMS[gemm_key].forward(ai, bi), like).to(dtype)
 
 
 def _backward_codes(ai: torch.Tensor, bi: torch.Tensor, grad: torch.Tensor, gemm_key: int) -> tuple[torch.Tensor,
@@ -115,20 +117,20 @@ _forward.register_autograd(_autograd_backward, setup_context=_setup_context)
 class _EagerLutGemm(torch.autograd.Function):
     """The same forward and backward outside compiled graphs, without the operator
     dispatch (hundreds of microseconds per call): the integer codes are made once and
-    kept for the backward pass."""
+    kept for the backward pass, and the sums converted once, to the result's dtype."""
 
     @staticmethod
-    def forward(ctx, a, b, gemm_key, value):
+    def forward(ctx, a, b, gemm_key, value, dtype):
         ai, bi = _codes(a), _codes(b)
         ctx.save_for_backward(ai, bi)
         ctx.gemm_key, ctx.dtypes = gemm_key, (a.dtype, b.dtype)
-        return _forward_codes(ai, bi, gemm_key, value, a)
+        return _forward_codes(ai, bi, gemm_key, value, a, dtype)
 
     @staticmethod
     def backward(ctx, grad):
         ai, bi = ctx.saved_tensors
         grad_a, grad_b = _backward_codes(ai, bi, grad, ctx.gemm_key)
-        return grad_a.to(ctx.dtypes[0]), grad_b.to(ctx.dtypes[1]), None, None
+        return grad_a.to(ctx.dtypes[0]), grad_b.to(ctx.dtypes[1]), None, None, None
 
 
 def lut_matmul(a: "torch.Tensor", b: "torch.Tensor", gemm: LutGemm, value: "torch.Tensor | None" = None,
@@ -137,5 +139,6 @@ def lut_matmul(a: "torch.Tensor", b: "torch.Tensor", gemm: LutGemm, value: "torc
     ``b (K, N)`` holding operand codes; `value`, when given, is the forward result computed
     another way (a surrogate, the exact product plus noise) whose backward pass still goes
     through `gemm`'s tables; `dtype` is the result's (float64 holds every integer sum exactly)."""
-    op = _forward if torch.compiler.is_compiling() else _EagerLutGemm.apply
-    return op(a, b, register(gemm), value).to(dtype)
+    if torch.compiler.is_compiling():
+        return _forward(a, b, register(gemm), value).to(dtype)
+    return _EagerLutGemm.apply(a, b, register(gemm), value, dtype)
