@@ -38,6 +38,7 @@ import contextlib
 import math
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -442,19 +443,17 @@ class _ApproxConv(ApproxLayer):
             noise = torch.randn(shape, dtype=torch.float64, device=cx.device, generator=self.noise_generator)
             return terms * model.mean_ + math.sqrt(terms) * model.std_ * noise
         model = self.multiplier.surrogate
-        coef = self.multiplier.device_tensor("htp_coef", model.coef_, cx.device).clone()
-        coef[1, 1] -= 1.0
-        psi = [torch.ones_like(wq), wq, torch.remainder(wq, float(1 << model.k_))]
+        less_product = model.coef_ - np.diag([0.0, 1.0, 0.0])  # C': the exact product x w taken out
+        c = self.multiplier.device_tensor("htp_coef less xw", less_product, cx.device)
+        c = c.to(wq.dtype).reshape(3, 3, *([1] * wq.dim()))
+        # W_i = C'_i0 + C'_i1 w + C'_i2 (w mod 2^k), for the three i at once
+        weights = c[:, 0] + c[:, 1] * wq + c[:, 2] * torch.remainder(wq, float(1 << model.k_))
         lx = float(1 << model.l_)
-        phi_zero = [torch.ones_like(zx), zx, torch.remainder(zx, lx)]
-        shifted = [None, cx, torch.remainder(cx + zx.to(cx.dtype), lx) - phi_zero[2].to(cx.dtype)]
-        total = torch.zeros(shape, dtype=torch.float64, device=cx.device)
-        weights = []
-        for i in range(3):
-            w_i = sum(coef[i, j].to(wq.dtype) * psi[j] for j in range(3))
-            total = total + phi_zero[i] * w_i.sum(dim=(1, 2, 3), dtype=torch.float64).reshape(1, -1, 1, 1)
-            weights.append(w_i)
-        return total + self._basis_conv(conv, shifted[1:], weights[1:])
+        phi_zero = [zx, torch.remainder(zx, lx)]
+        shifted = [cx, torch.remainder(cx + zx.to(cx.dtype), lx) - phi_zero[1].to(cx.dtype)]
+        sums = weights.sum(dim=(2, 3, 4), dtype=torch.float64)  # (3, C_out)
+        bias = sums[0] + phi_zero[0] * sums[1] + phi_zero[1] * sums[2]  # the padding-level terms, per channel
+        return bias.reshape(1, -1, 1, 1) + self._basis_conv(conv, shifted, [weights[1], weights[2]])
 
     def _basis_conv(self, conv, maps: list, weights: list) -> torch.Tensor:
         """``Σ_i conv(maps[i], weights[i])`` (float64) of integer-valued maps and fractional
