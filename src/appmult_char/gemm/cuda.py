@@ -39,6 +39,7 @@ class CudaGemm:
             raise AppMultError("the GPU kernels store LUT entries in 16 bits; this LUT's values do not fit")
         self.gemm = gemm
         self._tables: dict = {}
+        self._usable = False  # a GPU was found (checked on the first product, not per call)
 
     def __getstate__(self) -> dict:
         """Copies and pickles leave the device tables behind (made again on first use):
@@ -73,8 +74,13 @@ class CudaGemm:
         per_sm = max(1, min(cuda_launch.SHARED_PER_SM // max(nbytes, 1), 2048 // threads))
         return per_sm * cuda_launch.multiprocessors()
 
+    def _check(self) -> None:
+        if not self._usable:
+            cuda_module("cpu")
+            self._usable = True
+
     def forward(self, A: Array, B: Array) -> Array:
-        cuda_module("cpu")
+        self._check()
         g = self.gemm
         ws = cuda_launch.Workspace(A)
         A3, B3, shape = g.fold(ws.operand(A), ws.operand(B))
@@ -93,7 +99,7 @@ class CudaGemm:
         return like(out.reshape(*shape), A)
 
     def backward(self, A: Array, B: Array, grad_C: Array) -> tuple[Array, Array]:
-        cuda_module("cpu")
+        self._check()
         g = self.gemm
         ws = cuda_launch.Workspace(A)
         A3, B3, _ = g.fold(ws.operand(A), ws.operand(B))
