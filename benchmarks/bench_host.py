@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
-import time
+import sys
 
 import torch
 
@@ -20,18 +20,8 @@ from appmult_char.generators import multiplier
 from appmult_char.gemm.torch_bridge import lut_matmul
 from appmult_char.nn import Multiplier
 
-
-def host_us(fn, repeat: int = 200) -> float:
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(repeat):
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        times.append(1e6 * (time.perf_counter() - t0))
-    torch.cuda.synchronize()
-    return sorted(times)[len(times) // 2]
+sys.path.insert(0, "benchmarks")
+from bench_gemm_resnet import host_us  # noqa: E402
 
 
 def profile(label: str, fn, repeat: int = 500) -> None:
@@ -69,10 +59,10 @@ def main() -> None:
         "lut_matmul forward": lambda: lut_matmul(a, b, gemm),
         "lut_matmul backward": lambda: torch.autograd.grad(out, (a, b), g, retain_graph=True),
     }
-    base = host_us(calls["torch.matmul (baseline)"])
+    base = host_us(calls["torch.matmul (baseline)"], 200)
     print(f"{bits}-bit, M={M} K={K} N={N}, {args.gradient}: host microseconds per call (median of 200)")
     for label, fn in calls.items():
-        t = host_us(fn)
+        t = host_us(fn, 200)
         print(f"{label:24s} {t:8.1f} us  {t / base:6.1f}x matmul", flush=True)
     if args.profile:
         for label in ("LutGemm.forward", "lut_matmul forward", "lut_matmul backward"):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import struct
+import threading
 from typing import Any
 
 import numpy as np
@@ -252,7 +253,7 @@ def set_dynamic_shared(handle, nbytes: int) -> None:
 class _Prepared:
     """One kernel's packed launch arguments for fixed shapes, strides, dtypes and
     scalars; only the arrays' data pointers change from call to call (the driver copies
-    the arguments at launch, so one buffer serves every call)."""
+    the arguments at launch, so one buffer serves every call of one thread)."""
 
     __slots__ = ("handle", "values", "params", "positions")
 
@@ -291,7 +292,7 @@ def launch(kernel, grid: tuple[int, int, int], block: tuple[int, int], shared: i
     if simulated():
         kernel[grid, block, 0, shared](*args)
         return
-    key, pointers = [id(kernel), grid, block, shared], []
+    key, pointers = [threading.get_ident(), id(kernel), grid, block, shared], []  # buffers per thread
     for v in args:
         if isinstance(v, (np.generic, int)):
             key.append(v)
