@@ -1,67 +1,79 @@
-"""Tuning sweep of the backward kernel (tile, warps, register cap) and of the forward tile
-for narrow outputs (conv-like N=64) (GPU only): python benchmarks/sweep_backward.py"""
+"""Tuning sweep of the 2-D backward kernel (GPU only): the window backward of every GEMM of
+a ResNet-18 training step (batch 128, `bench_gemm_resnet.resnet_shapes`), with codes drawn
+as a quantized network's fall (`operand_codes(..., "network")`: the shared-memory bank
+conflicts depend on them), for each candidate (rows, columns per lane group, warps, register
+cap) of `cuda_kernels.BWD_CONFIG`.
+
+``python benchmarks/sweep_backward.py [--bits 7] [--table float32|uint16]
+[--configs "8,4,8,255;4,4,8,80"]``
+
+Each configuration is timed through `LutGemm.backward` (both gradients, transposes
+included) and its network total printed beside the per-shape times, with the largest
+difference from the first configuration's gradients (the sums are the same terms in
+another order: float rounding only).
+"""
+
+from __future__ import annotations
+
+import argparse
 import sys
 
-import numba
-import numpy as np
-from numba import cuda
+import torch
 
-from appmult_char import ProductLUT
-from appmult_char.gemm import LutGemm, cuda_kernels, cuda_launch
+from appmult_char import simulate
+from appmult_char.generators import multiplier
+from appmult_char.gemm import cuda as cuda_backend
+from appmult_char.gemm import cuda_kernels
+from appmult_char.nn import Multiplier
 
 sys.path.insert(0, "benchmarks")
-from bench_gemm_gpu import timed  # noqa: E402
+from bench_gemm_resnet import cuda_ms, operand_codes, resnet_shapes  # noqa: E402
 
-size = 4096
-rng = np.random.default_rng(0)
-ws = cuda_launch.Workspace(None)  # Numba device arrays, default stream
-for bits in (7, 8):
-    g = LutGemm(ProductLUT.exact(bits, bits), backend="cuda")
-    tables = g.impl.device_tables()
-    F = cuda.to_device(rng.integers(0, 1 << bits, (1, size, size)).astype(np.uint8))
-    V = cuda.to_device(rng.integers(0, 1 << bits, (1, size, size)).astype(np.uint8))
-    X = cuda.to_device(rng.standard_normal((1, size, size)).astype(np.float32))
-    out = cuda.device_array((1, size, size), np.float32)
-    for tp, tq, warps in ((4, 8, 8), (4, 8, 16), (2, 8, 16), (4, 4, 16), (8, 4, 8), (2, 16, 8)):
-        for regs in (None, 128, 96, 64):
-            if regs and warps * 32 * regs > 65536:
-                continue
-            src = cuda_kernels._bwd_source(tables["kind"], False, tp, tq, warps)
-            kernel = cuda_kernels._compile(src, "bwd", **({"max_registers": regs} if regs else {}))
-            args = (X, F, V, tables["ga"], np.int64(1 << bits), np.int64((1 << bits) - 1), np.int64((1 << bits) - 1),
-                    np.float32(1 / 16), np.int64(1), np.int64(size), out)
-            nbytes = tables["ga"].size * tables["ga"].dtype.itemsize
-            try:
-                grid = (((size + tq - 1) // tq) * ((size + warps * tp - 1) // (warps * tp)), 1, 1)
-                t = timed(lambda: cuda_launch.launch(kernel, grid, (32, warps), nbytes, ws, *args), repeat=3,
-                          min_total=0.05)
-            except Exception as exc:  # noqa: BLE001
-                print(f"bwd {bits} tp={tp} tq={tq} warps={warps} regs={regs}: {type(exc).__name__}")
-                continue
-            used = kernel.compile(tuple(numba.typeof(a) for a in args)).regs_per_thread
-            print(f"bwd {bits} tp={tp} tq={tq} warps={warps} regs={regs} used={used} {float(size) ** 3 / t:.3e}",
-                  flush=True)
-# forward on a conv-like shape: M = 64*32*32 rows, K = 576, N = 64
-M, K, N = 65536, 576, 64
-for bits in (7, 8):
-    g = LutGemm(ProductLUT.exact(bits, bits), backend="cuda")
-    tables = g.impl.device_tables()
-    A = cuda.to_device(rng.integers(0, 1 << bits, (1, M, K)).astype(np.uint8))
-    B = cuda.to_device(rng.integers(0, 1 << bits, (1, K, N)).astype(np.uint8))
-    out = cuda.device_array((1, M, N), np.int32)
-    for tm, tn, ty, regs in ((8, 4, 16, 64 if bits == 7 else 128), (8, 2, 16, 64), (16, 2, 16, 64), (16, 2, 16, 128),
-                             (8, 2, 32, 64), (4, 2, 32, 64)):
-        if 32 * ty * regs > 65536:
-            continue
-        kernel = cuda_kernels._compile(cuda_kernels._fwd_source(tables["lut_dtype"].name, "int32", tm, tn, ty), "fwd",
-                                max_registers=regs)
-        args = (A, B, tables["lut32"], np.int64(1 << bits), np.int64((1 << bits) - 1), np.int64((1 << bits) - 1),
-                    np.int64(1), np.int64(size), out)
-        nbytes = tables["lut32"].size * 4
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--bits", type=int, default=7)
+    parser.add_argument("--table", choices=("float32", "uint16"), default=None,
+                        help="table format in shared memory (default: float32 up to 7 bits)")
+    parser.add_argument("--configs", default="8,4,8,255;8,4,8,128;4,4,8,128;4,4,8,80;8,2,8,96")
+    parser.add_argument("--lanes", default="", help="comma-separated lanes per reduction to force, each "
+                        "a sweep of its own (default: cuda_kernels.reduction_lanes by reduction length)")
+    args = parser.parse_args()
+    if args.table:
+        cuda_backend.FLOAT_TABLE_BITS = 16 if args.table == "float32" else 0
+    bits = args.bits
+    key = 14 if 2 * bits <= 14 else 16
+    gemm = Multiplier(simulate(multiplier(bits, bits, False, bits - 2))).gemm("window:4", "cuda")
+    shapes = sorted(resnet_shapes().items())
+    operands = []
+    for (M, K, N), count in shapes:
+        a = operand_codes("network", bits, (M, K), weights=False).to(torch.int16)
+        b = operand_codes("network", bits, (K, N), weights=True).to(torch.int16)
+        operands.append((a, b, torch.randn(M, N, device="cuda"), count))
+    print(f"{bits}-bit window:4 backward, network codes, tables {gemm.impl.device_tables()['kind']}; "
+          f"ms per shape (M,K,N x count): " + " ".join(f"{M},{K},{N}x{c}" for (M, K, N), c in shapes), flush=True)
+    reference = None
+    by_length = cuda_kernels.reduction_lanes
+    runs = [(text, lanes) for lanes in (args.lanes.split(",") if args.lanes else [""]) for text in args.configs.split(";")]
+    for text, lanes in runs:
+        cuda_kernels.BWD_CONFIG[key] = tuple(int(v) for v in text.split(","))
+        cuda_kernels.reduction_lanes = (lambda length, n=int(lanes): n) if lanes else by_length
+        text = f"{text} lanes {lanes or 'by length'}"
         try:
-            grid = ((N + 32 * tn - 1) // (32 * tn), (M + ty * tm - 1) // (ty * tm), 1)
-            t = timed(lambda: cuda_launch.launch(kernel, grid, (32, ty), nbytes, ws, *args), repeat=3, min_total=0.05)
-        except Exception as exc:  # noqa: BLE001
-            print(f"fwd-narrow {bits} tm={tm} tn={tn} ty={ty} regs={regs}: {type(exc).__name__}")
+            times = [cuda_ms(lambda: gemm.backward(a, b, g)) for a, b, g, _ in operands]
+        except Exception as exc:  # noqa: BLE001 - a configuration that does not compile or launch
+            print(f"{text:>24}: {type(exc).__name__}: {exc}".splitlines()[0], flush=True)
             continue
-        print(f"fwd-narrow {bits} tm={tm} tn={tn} ty={ty} regs={regs} {float(M) * K * N / t:.3e}", flush=True)
+        grads = [gemm.backward(a, b, g) for a, b, g, _ in operands[:3]]
+        if reference is None:
+            reference, diff = grads, 0.0
+        else:
+            diff = max(float(((x - y).abs().max() / y.abs().max()).item())
+                       for got, want in zip(grads, reference) for x, y in zip(got, want))
+        total = sum(t * c for t, (_, _, _, c) in zip(times, operands))
+        print(f"{text:>24}: network {total:7.1f} ms  (max rel. diff {diff:.1e})  " +
+              " ".join(f"{t:.2f}" for t in times), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -161,10 +161,11 @@ def test_forward_plan_covers_every_term_once(tiles, depth, resident):
 def test_cuda_backward_split_reductions_and_tile_loops(monkeypatch):
     """Weight gradients split into chunks (partial sums added in order) and blocks that
     loop over several output tiles: forced at a small size by shrinking the chunk floor."""
-    from appmult_char.gemm import cuda_kernels, cuda_launch
+    from appmult_char.gemm import cuda_kernels
+    from appmult_char.gemm.cuda import CudaGemm
 
     monkeypatch.setattr(cuda_kernels, "MIN_CHUNK", 32)
-    monkeypatch.setattr(cuda_launch, "_SMS", [1])  # 8 resident blocks: 10 row tiles, 7 chunks
+    monkeypatch.setattr(CudaGemm, "_resident", lambda self, *shape: 8)  # 10 row tiles, 7 chunks
     rng = np.random.default_rng(11)
     lut = ProductLUT(np.multiply.outer(np.arange(16), np.arange(8)) + rng.integers(-3, 4, (16, 8)), 4, 3)
     tables = window(lut, 2)
@@ -174,6 +175,24 @@ def test_cuda_backward_split_reductions_and_tile_loops(monkeypatch):
     cA, cB = LutGemm(lut, tables).backward(A, B, G)
     np.testing.assert_allclose(gA, cA, rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(gB, cB, rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize("config,lanes", [((8, 4, 2, 255), 32), ((4, 4, 2, 255), 32), ((2, 2, 2, 255), 16),
+                                          ((4, 4, 1, 255), 8)])
+def test_cuda_backward_reduction_layouts(monkeypatch, config, lanes):
+    """Each output's sum over its lane group comes back to the right output, whether a lane
+    group holds more outputs than lanes, as many, or fewer (several lanes then hold one sum)."""
+    from appmult_char.gemm import cuda_kernels
+
+    monkeypatch.setitem(cuda_kernels.BWD_CONFIG, 14, config)
+    monkeypatch.setattr(cuda_kernels, "reduction_lanes", lambda length: lanes)
+    rng = np.random.default_rng(lanes + config[0])
+    lut = ProductLUT(np.multiply.outer(np.arange(16), np.arange(8)) + rng.integers(-3, 4, (16, 8)), 4, 3)
+    tables = window(lut, 2)
+    A, B = rng.integers(0, 16, (1, 11, 7)), rng.integers(0, 8, (1, 7, 37))
+    G = rng.standard_normal((1, 11, 37)).astype(np.float32)
+    for got, want in zip(LutGemm(lut, tables, backend="cuda").backward(A, B, G), LutGemm(lut, tables).backward(A, B, G)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
 
 
 @given(st.integers(1, 10**5), st.integers(1, 4), st.integers(1, 10**6), st.integers(1, 2000))

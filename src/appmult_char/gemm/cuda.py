@@ -69,10 +69,12 @@ class CudaGemm:
             t["kind"] = kind
         return t
 
-    def _resident(self, nbytes: int, threads: int) -> int:
-        """Blocks of `threads` threads using `nbytes` of shared memory the GPU holds at once."""
-        per_sm = max(1, min(cuda_launch.SHARED_PER_SM // max(nbytes, 1), 2048 // threads))
-        return per_sm * cuda_launch.multiprocessors()
+    def _resident(self, nbytes: int, threads: int, registers: int) -> int:
+        """Blocks of `threads` threads using `nbytes` of shared memory and up to `registers`
+        registers per thread that the GPU holds at once."""
+        per_sm = min(cuda_launch.SHARED_PER_SM // max(nbytes, 1), 2048 // threads,
+                     cuda_launch.REGISTERS_PER_SM // (threads * registers))
+        return max(1, per_sm) * cuda_launch.multiprocessors()
 
     def _check(self) -> None:
         if not self._usable:
@@ -87,11 +89,11 @@ class CudaGemm:
         tables = self.device_tables()
         batch, M, K = A3.shape
         N = B3.shape[2]
-        kernel, (bm, bn), threads = cuda_kernels.forward_kernel(tables["lut_dtype"], np.dtype(g.accumulator(K)),
+        kernel, (bm, bn), threads, regs = cuda_kernels.forward_kernel(tables["lut_dtype"], np.dtype(g.accumulator(K)),
                                                                 g.a_bits + g.b_bits, N)
         nbytes = tables["lut32"].size * 4
         tiles = (N + bn - 1) // bn * ((M + bm - 1) // bm)
-        splits, chunk = cuda_kernels.forward_plan(tiles * batch, K, self._resident(nbytes, threads[0] * threads[1]))
+        splits, chunk = cuda_kernels.forward_plan(tiles * batch, K, self._resident(nbytes, threads[0] * threads[1], regs))
         out = ws.empty((batch, M, N), g.accumulator(K), zeroed=splits > 1)
         grid = ((N + bn - 1) // bn, (M + bm - 1) // bm, batch * splits)
         cuda_launch.launch(kernel, grid, threads, nbytes, ws, A3, B3, tables["lut32"], np.int64(1 << g.b_bits),
@@ -117,12 +119,12 @@ class CudaGemm:
     def _table_gemm(self, ws, X, F, V, table, stride: int, f_mask: int, v_mask: int):
         """``out[z,p,q] = sum_l X[z,p,l] * table[F[z,p,q] * stride + V[z,q,l]] / 16``."""
         batch, P, L = X.shape
-        kernel, (bp, bq), threads = cuda_kernels.backward_kernel(self._tables["kind"], self.gemm.a_bits + self.gemm.b_bits,
+        kernel, (bp, bq), threads, regs = cuda_kernels.backward_kernel(self._tables["kind"], self.gemm.a_bits + self.gemm.b_bits,
                                                                  cuda_kernels.reduction_lanes(L))
         Q = F.shape[2]
         nbytes = table.size * table.dtype.itemsize
         tiles = ((Q + bq - 1) // bq) * ((P + bp - 1) // bp)
-        blocks, splits, chunk = cuda_kernels.backward_plan(tiles, batch, L, self._resident(nbytes, 32 * threads[1]))
+        blocks, splits, chunk = cuda_kernels.backward_plan(tiles, batch, L, self._resident(nbytes, 32 * threads[1], regs))
         out = ws.empty((batch, P, Q), np.float32)
         part = out if splits == 1 else ws.empty((batch * splits, P, Q), np.float32)
         cuda_launch.launch(kernel, (blocks, 1, batch * splits), threads, nbytes, ws, X, F, V, table, np.int64(stride),

@@ -13,7 +13,9 @@ Indices are unsigned 32-bit so that no negative-index wrap-around code is genera
 
 Backward, ``out[z,p,q] = scale * sum_l X[z,p,l] * T[F[z,p,q] * stride + V[z,q,l]]``: each
 warp owns a small output tile (`BWD_CONFIG`) and its 32 lanes split the reduction index ``l`` (again one
-table row per lookup instruction), finishing with a warp shuffle reduction. The table is
+table row per lookup instruction), finishing with a recursive-halving warp reduction
+(`_butterfly`: n-1 shuffles for n outputs instead of n·log2(32), each lane ending with
+the sums of n/32 outputs). The table is
 float32 in shared memory when it fits (7-bit), else 16-bit codes biased by 32768 (8-bit),
 turned into floats with an exponent trick instead of a quarter-rate conversion. One wave
 of blocks loops over the output tiles, so the table is loaded once per block rather than
@@ -43,9 +45,10 @@ _BK = 32  # forward k chunk
 #: Narrow outputs (N <= 64, e.g. convolutions with few output channels) take 64-column tiles.
 FWD_CONFIG = {(14, False): (8, 4, 16, 64), (16, False): (8, 4, 16, 128),
               (14, True): (16, 2, 16, 64), (16, True): (8, 2, 32, 64)}
-#: Backward (rows, columns per warp, warps per block), by LUT size, from
-#: benchmarks/sweep_backward.py: 16 warps pay off once one 8-bit table fills the SM.
-BWD_CONFIG = {14: (8, 4, 8), 16: (4, 8, 16)}
+#: Backward (rows, columns per lane group, warps per block, register cap), by table size,
+#: from benchmarks/sweep_backward.py over the ResNet-18 GEMMs on an H200: capping registers
+#: at 128 lets two blocks share an SM (7-bit: 75 ms in total vs 101 ms uncapped).
+BWD_CONFIG = {14: (8, 4, 8, 128), 16: (4, 8, 16, 128)}
 
 _FWD = '''
 def kernel(A, B, lut32, stride, amask, bmask, splits, chunk, out):
@@ -104,7 +107,7 @@ def kernel(X, F, V, table, stride, fmask, vmask, scale, splits, chunk, out):
     P = X.shape[1]
     L = X.shape[2]
     Q = F.shape[2]
-    l_hi = min(L, l_lo + chunk)
+    l_end = uint32(min(L, l_lo + chunk))
     for t in range(tid, table.shape[0], {threads}):
         s_t[t] = table[t]
     cuda.syncthreads()
@@ -116,9 +119,11 @@ def kernel(X, F, V, table, stride, fmask, vmask, scale, splits, chunk, out):
         p0 = tile_p * {bp} + ty * {tp}
         q0 = (tile - tile_p * tiles_q) * {bq} + (tx // {lanes}) * {tq}
 {base_init}
-        for l in range(l_lo + ll, l_hi, {lanes}):
+        l = uint32(l_lo + ll)
+        while l < l_end:
 {xv_loads}
 {fmas}
+            l += uint32({lanes})
 {reduce_store}
 '''
 
@@ -217,8 +222,10 @@ def _bwd_source(tab_t: str, simulator: bool, tp: int, tq: int, warps: int, lanes
         for c in range(tq):
             base_init.append(f"        f_{r}_{c} = uint32((F[zf, pr{r}, qc{c}] & fmask) * stride)")
             base_init.append(f"        s_{r}_{c} = float32(0)")
-    xv = [f"            x{r} = X[z, pr{r}, l]" for r in range(tp)]
-    xv += [f"            v{c} = uint32(V[zv, qc{c}, l] & vmask)" for c in range(tq)]
+    base_init += [f"        xr{r} = X[z, pr{r}]" for r in range(tp)]  # row views: one index per load
+    base_init += [f"        vr{c} = V[zv, qc{c}]" for c in range(tq)]
+    xv = [f"            x{r} = xr{r}[l]" for r in range(tp)]
+    xv += [f"            v{c} = uint32(vr{c}[l] & vmask)" for c in range(tq)]
     if tab_t == "float32":
         fmas = [f"            s_{r}_{c} = float32(s_{r}_{c} + x{r} * s_t[f_{r}_{c} + v{c}])"
                 for r in range(tp) for c in range(tq)]
@@ -228,29 +235,59 @@ def _bwd_source(tab_t: str, simulator: bool, tp: int, tq: int, warps: int, lanes
     else:  # the same without a slow int-to-float conversion: float(u | 0x4B000000) = 2^23 + u exactly
         fmas = [f"            s_{r}_{c} = float32(s_{r}_{c} + x{r} * (libdevice.int_as_float(int32(s_t[f_{r}_{c} + v{c}]) "
                 f"| int32(0x4B000000)) - float32(8421376.0)))" for r in range(tp) for c in range(tq)]
-    red = []
-    if simulator:  # the CUDA simulator has no warp shuffles: the same sums through shared memory
-        red_decl = f"    s_red = cuda.shared.array(({warps}, {tp * tq}, 32), float32)"
-        red += [f"        s_red[ty, {r * tq + c}, tx] = s_{r}_{c}" for r in range(tp) for c in range(tq)]
-        red.append("        cuda.syncthreads()")
-    else:
-        red_decl = ""
-    for r in range(tp):
-        for c in range(tq):
-            if simulator:
-                red += [f"        w = s_{r}_{c}", "        if ll == 0:", f"            for t in range(1, {lanes}):",
-                        f"                w += s_red[ty, {r * tq + c}, tx + t]"]
-            else:  # within each group of `lanes` lanes; lane ll == 0 reads only its own group
-                red.append(f"        w = s_{r}_{c}")
-                red += [f"        w += cuda.shfl_down_sync(0xFFFFFFFF, w, {o})" for o in (16, 8, 4, 2, 1) if o < lanes]
-            red.append(f"        if ll == 0 and p0 + {r} < P and q0 + {c} < Q:")
-            red.append(f"            out[zs, p0 + {r}, q0 + {c}] = w * scale")
-    if simulator:  # the next tile's partial sums overwrite s_red only after every lane has read it
-        red.append("        cuda.syncthreads()")
+    red_decl = f"    s_red = cuda.shared.array(({warps}, 32), float32)" if simulator else ""
+    red = _butterfly([f"s_{r}_{c}" for r in range(tp) for c in range(tq)], lanes, simulator)
+    red += [f"        po = p0 + jj // {tq}", f"        qo = q0 + jj % {tq}",
+            "        if keep and po < P and qo < Q:", "            out[zs, po, qo] = s_0_0 * scale"]
+    for j in range(1, max(1, tp * tq // lanes)):  # more outputs than lanes: each lane keeps several
+        red += [f"        po = p0 + (jj + {j}) // {tq}", f"        qo = q0 + (jj + {j}) % {tq}",
+                "        if keep and po < P and qo < Q:", f"            out[zs, po, qo] = {_name(tp, tq, j)} * scale"]
     return _BWD.format(tab_t=tab_t, red_decl=red_decl, bp=bp, bq=tq * (32 // lanes), tp=tp, tq=tq, lanes=lanes,
                        threads=32 * warps,
                        base_init="\n".join(base_init), xv_loads="\n".join(xv), fmas="\n".join(fmas),
                        reduce_store="\n".join(red))
+
+
+def _name(tp: int, tq: int, j: int) -> str:
+    return f"s_{j // tq}_{j % tq}"
+
+
+def _butterfly(values: list[str], lanes: int, simulator: bool) -> list[str]:
+    """Source lines that sum each of `values` (one per output, in every lane) over each
+    aligned group of `lanes` lanes by recursive halving: at each shuffle distance a lane
+    keeps one half of its values and sends the other, so the ``n`` sums take ``n - 1``
+    shuffles rather than ``n log2(lanes)``. Afterwards lane ``ll`` holds the sums of outputs
+    ``jj, jj + 1, ...`` in ``values[0], values[1], ...``, and ``keep`` marks the one lane of
+    lanes holding equal sums that stores them. Under the simulator (no warp shuffles) a
+    shuffle goes through ``s_red``."""
+    lines, vals, offsets, dup, o = [], list(values), [], 0, lanes // 2
+
+    def shuffle(target: str, value: str, distance: int) -> None:
+        if simulator:
+            lines.extend([f"        s_red[ty, tx] = {value}", "        cuda.syncthreads()",
+                          f"        {target} = s_red[ty, tx ^ {distance}]", "        cuda.syncthreads()"])
+        else:
+            lines.append(f"        {target} = cuda.shfl_xor_sync(0xFFFFFFFF, {value}, {distance})")
+
+    while o >= 1:
+        if len(vals) > 1:
+            half = len(vals) // 2
+            lines.append(f"        up = (ll & {o}) != 0")
+            for lo, hi in zip(vals[:half], vals[half:]):
+                lines.append(f"        snd = {lo} if up else {hi}")
+                shuffle("rcv", "snd", o)
+                lines.append(f"        {lo} = ({hi} if up else {lo}) + rcv")
+            vals = vals[:half]
+            offsets.append((o, half))
+        else:
+            shuffle("rcv", vals[0], o)
+            lines.append(f"        {vals[0]} = {vals[0]} + rcv")
+            dup |= o
+        o //= 2
+    terms = [f"({half} if (ll & {o}) != 0 else 0)" for o, half in offsets]
+    lines.append(f"        jj = {' + '.join(terms) if terms else '0'}")
+    lines.append(f"        keep = (ll & {dup}) == 0")
+    return lines
 
 
 _CACHE: dict = {}
@@ -278,13 +315,13 @@ def _compile(source: str, name: str, **options):
 def forward_kernel(lut_dtype: np.dtype, acc_dtype: np.dtype, table_bits: int, columns: int):
     """The forward kernel for a 16-bit LUT type (int16/uint16), int32/int64 accumulators,
     a LUT of 2^table_bits entries and `columns` output columns; returns
-    (kernel, (tile rows, tile columns), threads)."""
+    (kernel, (tile rows, tile columns), threads, register cap)."""
     tm, tn, ty, regs = forward_config(table_bits, columns)
     key = ("fwd", lut_dtype, acc_dtype, tm, tn, ty, regs)
     if key not in _CACHE:
         source = _fwd_source(np.dtype(lut_dtype).name, np.dtype(acc_dtype).name, tm, tn, ty)
         _CACHE[key] = _compile(source, "forward", max_registers=regs)
-    return _CACHE[key], (ty * tm, 32 * tn), (32, ty)
+    return _CACHE[key], (ty * tm, 32 * tn), (32, ty), regs
 
 
 def reduction_lanes(length: int) -> int:
@@ -296,16 +333,15 @@ def reduction_lanes(length: int) -> int:
 def backward_kernel(table_kind: str, table_bits: int, lanes: int = 32):
     """The backward kernel for a float32 table (``"float32"``) or biased 16-bit codes
     (``"uint16"``) of 2^table_bits entries, `lanes` lanes per output; returns
-    (kernel, (tile rows, tile columns), threads)."""
+    (kernel, (tile rows, tile columns), threads, register cap)."""
     import numba
 
-    tp, tq, warps = BWD_CONFIG[14 if table_bits <= 14 else 16]
-    key = ("bwd", table_kind, tp, tq, warps, lanes)
+    tp, tq, warps, regs = BWD_CONFIG[14 if table_bits <= 14 else 16]
+    key = ("bwd", table_kind, tp, tq, warps, regs, lanes)
     if key not in _CACHE:
         source = _bwd_source(table_kind, bool(numba.config.ENABLE_CUDASIM), tp, tq, warps, lanes)
-        # a register cap that lets every thread of the block start: 64K registers per SM
-        _CACHE[key] = _compile(source, "backward", max_registers=min(255, 65536 // (32 * warps)))
-    return _CACHE[key], (warps * tp, tq * (32 // lanes)), (32, warps)
+        _CACHE[key] = _compile(source, "backward", max_registers=regs)
+    return _CACHE[key], (warps * tp, tq * (32 // lanes)), (32, warps), regs
 
 
 _TRANSPOSE = '''

@@ -30,6 +30,8 @@ __all__ = ["Workspace", "launch", "set_dynamic_shared", "multiprocessors", "simu
 
 #: Shared memory one block may use on the GPUs the kernels are tuned for (Hopper: 227 KB).
 SHARED_PER_SM = 227 * 1024
+#: 32-bit registers per multiprocessor (every CUDA GPU since Kepler).
+REGISTERS_PER_SM = 65536
 
 
 def simulated() -> bool:
