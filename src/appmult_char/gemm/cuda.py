@@ -39,12 +39,13 @@ class CudaGemm:
             raise AppMultError("the GPU kernels store LUT entries in 16 bits; this LUT's values do not fit")
         self.gemm = gemm
         self._tables: dict = {}
+        self._plans: dict = {}  # launch plans by operand shapes (see `_forward_plan`, `_table_plan`)
         self._usable = False  # a GPU was found (checked on the first product, not per call)
 
     def __getstate__(self) -> dict:
         """Copies and pickles leave the device tables behind (made again on first use):
         device arrays cannot be copied on the host."""
-        return {**self.__dict__, "_tables": {}}
+        return {**self.__dict__, "_tables": {}, "_plans": {}}
 
     def device_tables(self) -> dict:
         """The LUT as packed 16-bit entries (``lut32``, ``lut_dtype``) and, for 2-D
@@ -56,7 +57,7 @@ class CudaGemm:
             lut16 = table.astype(np.int16 if int(table.min()) < 0 else np.uint16)
             if lut16.size % 2:
                 lut16 = np.concatenate([lut16, lut16[:1]])
-            t["lut32"] = cuda.to_device(lut16.view(np.uint32))
+            t["lut32"] = cuda_launch.lasting(cuda.to_device(lut16.view(np.uint32)))
             t["lut_dtype"] = lut16.dtype
         if "ga" not in t and not self.gemm.one_dimensional:
             cuda = cuda_module("cpu")
@@ -65,7 +66,7 @@ class CudaGemm:
             for name, q in (("ga", qa), ("gbT", np.ascontiguousarray(qb.T))):
                 flat = q.ravel()
                 table = flat.astype(np.float32) if kind == "float32" else (flat.astype(np.int32) + 32768).astype(np.uint16)
-                t[name] = cuda.to_device(table)
+                t[name] = cuda_launch.lasting(cuda.to_device(table))
             t["kind"] = kind
         return t
 
@@ -86,19 +87,27 @@ class CudaGemm:
         g = self.gemm
         ws = cuda_launch.Workspace(A)
         A3, B3, shape = g.fold(ws.operand(A), ws.operand(B))
-        tables = self.device_tables()
         batch, M, K = A3.shape
-        N = B3.shape[2]
-        kernel, (bm, bn), threads, regs = cuda_kernels.forward_kernel(tables["lut_dtype"], np.dtype(g.accumulator(K)),
-                                                                g.a_bits + g.b_bits, N)
+        key = ("fwd", batch, M, K, B3.shape[2])
+        plan = self._plans.get(key) or self._plans.setdefault(key, self._forward_plan(batch, M, K, B3.shape[2]))
+        kernel, grid, threads, nbytes, out_shape, acc, zeroed, scalars = plan
+        out = ws.empty(out_shape, acc, zeroed=zeroed)
+        cuda_launch.launch(kernel, grid, threads, nbytes, ws, A3, B3, self._tables["lut32"], *scalars, out)
+        return like(out.reshape(*shape), A)
+
+    def _forward_plan(self, batch: int, M: int, K: int, N: int) -> tuple:
+        """(kernel, grid, block, shared bytes, output shape and dtype, zeroed, scalar
+        arguments) of the forward product of (batch, M, K) and (batch, K, N) operands."""
+        g = self.gemm
+        tables = self.device_tables()
+        acc = np.dtype(g.accumulator(K))
+        kernel, (bm, bn), threads, regs = cuda_kernels.forward_kernel(tables["lut_dtype"], acc, g.a_bits + g.b_bits, N)
         nbytes = tables["lut32"].size * 4
         tiles = (N + bn - 1) // bn * ((M + bm - 1) // bm)
         splits, chunk = cuda_kernels.forward_plan(tiles * batch, K, self._resident(nbytes, threads[0] * threads[1], regs))
-        out = ws.empty((batch, M, N), g.accumulator(K), zeroed=splits > 1)
         grid = ((N + bn - 1) // bn, (M + bm - 1) // bm, batch * splits)
-        cuda_launch.launch(kernel, grid, threads, nbytes, ws, A3, B3, tables["lut32"], np.int64(1 << g.b_bits),
-                           np.int64(g.a_mask), np.int64(g.b_mask), np.int64(splits), np.int64(chunk), out)
-        return like(out.reshape(*shape), A)
+        scalars = tuple(np.int64(v) for v in (1 << g.b_bits, g.a_mask, g.b_mask, splits, chunk))
+        return kernel, grid, threads, nbytes, (batch, M, N), acc, splits > 1, scalars
 
     def backward(self, A: Array, B: Array, grad_C: Array) -> tuple[Array, Array]:
         self._check()
@@ -119,22 +128,30 @@ class CudaGemm:
     def _table_gemm(self, ws, X, F, V, table, stride: int, f_mask: int, v_mask: int):
         """``out[z,p,q] = sum_l X[z,p,l] * table[F[z,p,q] * stride + V[z,q,l]] / 16``."""
         batch, P, L = X.shape
-        kernel, (bp, bq), threads, regs = cuda_kernels.backward_kernel(self._tables["kind"], self.gemm.a_bits + self.gemm.b_bits,
-                                                                 cuda_kernels.reduction_lanes(L))
         Q = F.shape[2]
-        nbytes = table.size * table.dtype.itemsize
-        tiles = ((Q + bq - 1) // bq) * ((P + bp - 1) // bp)
-        blocks, splits, chunk = cuda_kernels.backward_plan(tiles, batch, L, self._resident(nbytes, 32 * threads[1], regs))
+        key = ("bwd", batch, P, L, Q, stride, f_mask, v_mask)
+        plan = self._plans.get(key) or self._plans.setdefault(key, self._table_plan(batch, P, L, Q, stride, f_mask, v_mask))
+        kernel, grid, threads, nbytes, splits, scalars = plan
         out = ws.empty((batch, P, Q), np.float32)
         part = out if splits == 1 else ws.empty((batch * splits, P, Q), np.float32)
-        cuda_launch.launch(kernel, (blocks, 1, batch * splits), threads, nbytes, ws, X, F, V, table, np.int64(stride),
-                           np.int64(f_mask), np.int64(v_mask), np.float32(1 / GRADIENT_SCALE), np.int64(splits),
-                           np.int64(chunk), part)
+        cuda_launch.launch(kernel, grid, threads, nbytes, ws, X, F, V, table, *scalars, part)
         if splits > 1:
             n = batch * P * Q
             cuda_launch.launch(cuda_kernels.sum_kernel(), ((n + 255) // 256, 1, 1), (256, 1), 0, ws, part,
                                np.int64(splits), out)
         return out
+
+    def _table_plan(self, batch: int, P: int, L: int, Q: int, stride: int, f_mask: int, v_mask: int) -> tuple:
+        """(kernel, grid, block, shared bytes, splits, scalar arguments) of a `_table_gemm`."""
+        kind = self._tables["kind"]
+        kernel, (bp, bq), threads, regs = cuda_kernels.backward_kernel(kind, self.gemm.a_bits + self.gemm.b_bits,
+                                                                       cuda_kernels.reduction_lanes(L))
+        nbytes = (1 << (self.gemm.a_bits + self.gemm.b_bits)) * (4 if kind == "float32" else 2)
+        tiles = ((Q + bq - 1) // bq) * ((P + bp - 1) // bp)
+        blocks, splits, chunk = cuda_kernels.backward_plan(tiles, batch, L, self._resident(nbytes, 32 * threads[1], regs))
+        scalars = (np.int64(stride), np.int64(f_mask), np.int64(v_mask), np.float32(1 / GRADIENT_SCALE),
+                   np.int64(splits), np.int64(chunk))
+        return kernel, (blocks, 1, batch * splits), threads, nbytes, splits, scalars
 
     def _backward_1d(self, A, B, A3, B3, G3):
         g = self.gemm
