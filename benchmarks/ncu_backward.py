@@ -52,7 +52,7 @@ def main() -> None:
         mask_a, mask_b = (1 << bits) - 1, (1 << bits) - 1
 
         def products():
-            impl._table_gemm(ws, g, a, bt, tables["ga"], 1 << bits, mask_a, mask_b)
+            impl._table_gemm(ws, g, a, b, tables["ga"], 1 << bits, mask_a, mask_b)
             impl._table_gemm(ws, gt, bt, at, tables["gbT"], 1 << bits, mask_b, mask_a)
 
         ms = cuda_ms(products)

@@ -1,16 +1,19 @@
-"""Tuning sweep of the 2-D backward kernel (GPU only): the window backward of every GEMM of
-a ResNet-18 training step (batch 128, `bench_gemm_resnet.resnet_shapes`), with codes drawn
-as a quantized network's fall (`operand_codes(..., "network")`: the shared-memory bank
-conflicts depend on them), for each candidate (rows, columns per lane group, warps, register
-cap) of `cuda_kernels.BWD_CONFIG`.
+"""Tuning sweep of the 2-D backward kernel (GPU only): the two table products of every GEMM
+of a ResNet-18 training step (batch 128, `bench_gemm_resnet.resnet_shapes`), with codes
+drawn as a quantized network's fall (`operand_codes(..., "network")`: the shared-memory
+bank conflicts depend on them), for each candidate (rows, columns per lane group, warps,
+register cap) of `cuda_kernels.BWD_CONFIG`.
 
 ``python benchmarks/sweep_backward.py [--bits 7] [--table float32|uint16]
-[--configs "8,4,8,255;4,4,8,80"]``
+[--configs "default;8,4,8,255;4,4,8,80"] [--lanes 8,16,32]``
 
-Each configuration is timed through `LutGemm.backward` (both gradients, transposes
-included) and its network total printed beside the per-shape times, with the largest
-difference from the first configuration's gradients (the sums are the same terms in
-another order: float rounding only).
+Each configuration (``default``: `BWD_CONFIG` as shipped) is given to every lane count (`cuda_kernels.reduction_lanes`: the input
+gradients' short sums take 8 or 16 lanes, the weight gradients' long ones 32) and each
+product is timed on its own (`CudaGemm._table_gemm`, transposes excluded). Printed per
+configuration: the network total, the totals of the products by lane count (so that each
+lane count's row of `BWD_CONFIG` can be chosen from one run), and the largest difference
+from the first configuration's results (the same terms summed in another order).
+`--lanes` instead forces one lane count on every product, a sweep of its own per value.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import torch
 from appmult_char import simulate
 from appmult_char.generators import multiplier
 from appmult_char.gemm import cuda as cuda_backend
-from appmult_char.gemm import cuda_kernels
+from appmult_char.gemm import cuda_kernels, cuda_launch
 from appmult_char.nn import Multiplier
 
 sys.path.insert(0, "benchmarks")
@@ -35,7 +38,7 @@ def main() -> None:
     parser.add_argument("--bits", type=int, default=7)
     parser.add_argument("--table", choices=("float32", "uint16"), default=None,
                         help="table format in shared memory (default: float32 up to 7 bits)")
-    parser.add_argument("--configs", default="8,4,8,255;8,4,8,128;4,4,8,128;4,4,8,80;8,2,8,96")
+    parser.add_argument("--configs", default="default;8,4,8,128;4,4,8,128;4,4,8,80;8,2,8,96")
     parser.add_argument("--lanes", default="", help="comma-separated lanes per reduction to force, each "
                         "a sweep of its own (default: cuda_kernels.reduction_lanes by reduction length)")
     args = parser.parse_args()
@@ -43,36 +46,52 @@ def main() -> None:
         cuda_backend.FLOAT_TABLE_BITS = 16 if args.table == "float32" else 0
     bits = args.bits
     key = 14 if 2 * bits <= 14 else 16
-    gemm = Multiplier(simulate(multiplier(bits, bits, False, bits - 2))).gemm("window:4", "cuda")
+    impl = Multiplier(simulate(multiplier(bits, bits, False, bits - 2))).gemm("window:4", "cuda").impl
+    tables = impl.device_tables()
     shapes = sorted(resnet_shapes().items())
-    operands = []
+    mask = (1 << bits) - 1
+    products = []  # (label, count, reduction length, call)
     for (M, K, N), count in shapes:
-        a = operand_codes("network", bits, (M, K), weights=False).to(torch.int16)
-        b = operand_codes("network", bits, (K, N), weights=True).to(torch.int16)
-        operands.append((a, b, torch.randn(M, N, device="cuda"), count))
-    print(f"{bits}-bit window:4 backward, network codes, tables {gemm.impl.device_tables()['kind']}; "
-          f"ms per shape (M,K,N x count): " + " ".join(f"{M},{K},{N}x{c}" for (M, K, N), c in shapes), flush=True)
+        a = operand_codes("network", bits, (M, K), weights=False).to(torch.int16)[None]
+        b = operand_codes("network", bits, (K, N), weights=True).to(torch.int16)[None]
+        g = torch.randn(1, M, N, device="cuda")
+        ws = cuda_launch.Workspace(a)
+        bt, at, gt = (x.transpose(1, 2).contiguous() for x in (b, a, g))
+        products.append((f"{M},{K},{N}x{count} dA", count, N,
+                         lambda ws=ws, g=g, a=a, b=b: impl._table_gemm(ws, g, a, b, tables["ga"], 1 << bits, mask, mask)))
+        products.append((f"{M},{K},{N}x{count} dB", count, M,
+                         lambda ws=ws, gt=gt, bt=bt, at=at: impl._table_gemm(ws, gt, bt, at, tables["gbT"], 1 << bits,
+                                                                             mask, mask)))
+    print(f"{bits}-bit window:4 table products, network codes, tables {tables['kind']}; ms per product: "
+          + " ".join(label for label, *_ in products), flush=True)
     reference = None
     by_length = cuda_kernels.reduction_lanes
+    shipped = dict(cuda_kernels.BWD_CONFIG)
     runs = [(text, lanes) for lanes in (args.lanes.split(",") if args.lanes else [""]) for text in args.configs.split(";")]
     for text, lanes in runs:
-        cuda_kernels.BWD_CONFIG[key] = tuple(int(v) for v in text.split(","))
+        for n in (8, 16, 32):
+            cuda_kernels.BWD_CONFIG[(key, n)] = shipped[(key, n)] if text == "default" else tuple(
+                int(v) for v in text.split(","))
         cuda_kernels.reduction_lanes = (lambda length, n=int(lanes): n) if lanes else by_length
-        text = f"{text} lanes {lanes or 'by length'}"
+        impl._plans.clear()
+        label = f"{text} lanes {lanes or 'by length'}"
         try:
-            times = [cuda_ms(lambda: gemm.backward(a, b, g)) for a, b, g, _ in operands]
+            times = [cuda_ms(call) for *_, call in products]
         except Exception as exc:  # noqa: BLE001 - a configuration that does not compile or launch
-            print(f"{text:>24}: {type(exc).__name__}: {exc}".splitlines()[0], flush=True)
+            print(f"{label:>24}: {type(exc).__name__}: {exc}".splitlines()[0], flush=True)
             continue
-        grads = [gemm.backward(a, b, g) for a, b, g, _ in operands[:3]]
+        results = [call() for *_, call in products[:6]]
         if reference is None:
-            reference, diff = grads, 0.0
+            reference, diff = results, 0.0
         else:
-            diff = max(float(((x - y).abs().max() / y.abs().max()).item())
-                       for got, want in zip(grads, reference) for x, y in zip(got, want))
-        total = sum(t * c for t, (_, _, _, c) in zip(times, operands))
-        print(f"{text:>24}: network {total:7.1f} ms  (max rel. diff {diff:.1e})  " +
-              " ".join(f"{t:.2f}" for t in times), flush=True)
+            diff = max(float(((x - y).abs().max() / y.abs().max()).item()) for x, y in zip(results, reference))
+        classes: dict = {}
+        for t, (_, count, length, _) in zip(times, products):
+            n = cuda_kernels.reduction_lanes(length)
+            classes[n] = classes.get(n, 0.0) + t * count
+        print(f"{label:>24}: network {sum(classes.values()):7.1f} ms  " +
+              " ".join(f"{n} lanes {classes[n]:6.1f}" for n in sorted(classes)) +
+              f"  (max rel. diff {diff:.1e})  " + " ".join(f"{t:.2f}" for t in times), flush=True)
 
 
 if __name__ == "__main__":

@@ -184,7 +184,7 @@ def test_cuda_backward_reduction_layouts(monkeypatch, config, lanes):
     group holds more outputs than lanes, as many, or fewer (several lanes then hold one sum)."""
     from appmult_char.gemm import cuda_kernels
 
-    monkeypatch.setitem(cuda_kernels.BWD_CONFIG, 14, config)
+    monkeypatch.setitem(cuda_kernels.BWD_CONFIG, (14, lanes), config)
     monkeypatch.setattr(cuda_kernels, "reduction_lanes", lambda length: lanes)
     rng = np.random.default_rng(lanes + config[0])
     lut = ProductLUT(np.multiply.outer(np.arange(16), np.arange(8)) + rng.integers(-3, 4, (16, 8)), 4, 3)

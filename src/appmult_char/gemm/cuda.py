@@ -129,6 +129,9 @@ class CudaGemm:
         """``out[z,p,q] = sum_l X[z,p,l] * table[F[z,p,q] * stride + V[z,q,l]] / 16``."""
         batch, P, L = X.shape
         Q = F.shape[2]
+        if tuple(V.shape[1:]) != (Q, L) or F.shape[1] != P:
+            raise ValueError(f"table product of X {tuple(X.shape)}, F {tuple(F.shape)}, V {tuple(V.shape)}: "
+                             "want X (z, P, L), F (z, P, Q), V (z, Q, L)")
         key = ("bwd", batch, P, L, Q, stride, f_mask, v_mask)
         plan = self._plans.get(key) or self._plans.setdefault(key, self._table_plan(batch, P, L, Q, stride, f_mask, v_mask))
         kernel, grid, threads, nbytes, splits, scalars = plan

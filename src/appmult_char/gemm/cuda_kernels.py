@@ -45,10 +45,16 @@ _BK = 32  # forward k chunk
 #: Narrow outputs (N <= 64, e.g. convolutions with few output channels) take 64-column tiles.
 FWD_CONFIG = {(14, False): (8, 4, 16, 64), (16, False): (8, 4, 16, 128),
               (14, True): (16, 2, 16, 64), (16, True): (8, 2, 32, 64)}
-#: Backward (rows, columns per lane group, warps per block, register cap), by table size,
-#: from benchmarks/sweep_backward.py over the ResNet-18 GEMMs on an H200: capping registers
-#: at 128 lets two blocks share an SM (7-bit: 75 ms in total vs 101 ms uncapped).
-BWD_CONFIG = {14: (8, 4, 8, 128), 16: (4, 8, 16, 128)}
+#: Backward (rows, columns per lane group, warps per block, register cap), by table size
+#: and lanes per reduction (`reduction_lanes`), from benchmarks/sweep_backward.py over the
+#: ResNet-18 GEMMs on an H200: capping registers at 128 lets two blocks share an SM (7-bit:
+#: 75 ms in total vs 101 ms uncapped). Short reductions (8 or 16 lanes: input gradients,
+#: bound by shared-memory bandwidth) prefer tall tiles; 32-lane weight gradients (latency
+#: bound) prefer small tiles and more resident warps (7-bit 32 lanes: 32.4 ms with
+#: 4x4/8 warps/80 registers vs 38.0 ms with 8x4/8/128; 8-bit 8 and 16 lanes: 34.9 ms with
+#: 8x4/16/128 vs 36.8 ms with 4x8/16/128).
+BWD_CONFIG = {(14, 8): (8, 4, 8, 128), (14, 16): (8, 4, 8, 128), (14, 32): (4, 4, 8, 80),
+              (16, 8): (8, 4, 16, 128), (16, 16): (8, 4, 16, 128), (16, 32): (4, 8, 16, 128)}
 
 _FWD = '''
 def kernel(A, B, lut32, stride, amask, bmask, splits, chunk, out):
@@ -336,7 +342,7 @@ def backward_kernel(table_kind: str, table_bits: int, lanes: int = 32):
     (kernel, (tile rows, tile columns), threads, register cap)."""
     import numba
 
-    tp, tq, warps, regs = BWD_CONFIG[14 if table_bits <= 14 else 16]
+    tp, tq, warps, regs = BWD_CONFIG[(14 if table_bits <= 14 else 16, lanes)]
     key = ("bwd", table_kind, tp, tq, warps, regs, lanes)
     if key not in _CACHE:
         source = _bwd_source(table_kind, bool(numba.config.ENABLE_CUDASIM), tp, tq, warps, lanes)
