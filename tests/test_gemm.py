@@ -195,6 +195,16 @@ def test_cuda_backward_reduction_layouts(monkeypatch, config, lanes):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
 
 
+def test_cuda_table_product_rejects_disagreeing_operands():
+    """An operand given in the wrong orientation (here V transposed) is refused before any
+    kernel reads past its end."""
+    lut = ProductLUT.exact(4, 3)
+    impl = LutGemm(lut, window(lut, 2), backend="cuda").impl
+    X, F, V = np.zeros((1, 5, 7), np.float32), np.zeros((1, 5, 3), np.int16), np.zeros((1, 7, 3), np.int16)
+    with pytest.raises(ValueError, match="want X"):
+        impl._table_gemm(None, X, F, V, None, 8, 15, 7)
+
+
 @given(st.integers(1, 10**5), st.integers(1, 4), st.integers(1, 10**6), st.integers(1, 2000))
 def test_backward_plan_covers_every_term_once(tiles, batch, length, resident):
     from appmult_char.gemm.cuda_kernels import MIN_CHUNK, backward_plan
