@@ -15,6 +15,7 @@ from appmult_char import AppMultError, ProductLUT, Simulator, simulate, window
 from appmult_char.generators import multiplier as make_multiplier
 from appmult_char.nn import (ApproxConv1d, ApproxConv2d, ApproxLinear, Multiplier, approx_layers, approximate,
                              calibrate, code_range, set_mode)
+from appmult_char.nn.multiplier import parse_gradient
 
 
 def _circuit(a_bits, b_bits, signed, truncate):
@@ -128,15 +129,21 @@ def test_lut_mode_with_an_exact_multiplier_is_exact_mode_bit_for_bit(kind, bits,
 def _conv_reference(layer, x, grad_y, gradient):
     """Output and (input, weight) gradients of a convolution in ``lut`` mode by the
     definitions, in float64: `F.unfold` columns padded with the zero point, products gathered
-    from the LUT, the separable tables' vectors gathered per product and the input gradient
-    folded back with `F.fold`."""
+    from the LUT, the gradient of each product gathered from the tables (the separable
+    tables' vectors, or the 2-D tables' stored values ``round(16 g) / 16``) and the input
+    gradient folded back with `F.fold`."""
     lut, tables = layer.multiplier.lut, layer.multiplier.tables(layer.gradient)
-    if gradient == "ste":  # grad_a = b, grad_b = a: the value of each raw pattern
-        g_a, g_b = (np.arange(1 << bits) - (lut.signed * (np.arange(1 << bits) >= 1 << (bits - 1)) << bits)
-                    for bits in (lut.b_bits, lut.a_bits))
+    if gradient.startswith("window"):
+        ga2, gb2 = (torch.tensor(t.astype(np.float64) / 16).reshape(-1) for t in tables.quantized())
+        g_of = (lambda a, b: ga2[a * (1 << lut.b_bits) + b]), (lambda a, b: gb2[a * (1 << lut.b_bits) + b])
     else:
-        g_a, g_b = tables.g_a, tables.g_b
-    g_a, g_b = torch.tensor(g_a, dtype=torch.float64), torch.tensor(g_b, dtype=torch.float64)
+        if gradient == "ste":  # grad_a = b, grad_b = a: the value of each raw pattern
+            g_a, g_b = (np.arange(1 << bits) - (lut.signed * (np.arange(1 << bits) >= 1 << (bits - 1)) << bits)
+                        for bits in (lut.b_bits, lut.a_bits))
+        else:
+            g_a, g_b = tables.g_a, tables.g_b
+        g_a, g_b = torch.tensor(g_a, dtype=torch.float64), torch.tensor(g_b, dtype=torch.float64)
+        g_of = (lambda a, b: g_a[b].expand(a.shape)), (lambda a, b: g_b[a])
     table = torch.tensor(lut.table, dtype=torch.float64).reshape(-1)  # index (a << b_bits) + b, raw patterns
     one_d = x.ndim == 3
     x4 = x.unsqueeze(2) if one_d else x
@@ -161,8 +168,9 @@ def _conv_reference(layer, x, grad_y, gradient):
         a_o, x_o = a[:, rows, :], cols[:, rows, :]  # (n, K, L)
         f = table[a_o * (1 << lut.b_bits) + b[o][None, :, None]].sum(1)
         acc[:, o] = f - zw[o] * x_o.sum(1) - zx * wq[o].sum() + K * zx * zw[o]
-        grad_cols[:, rows, :] += g_acc[:, o][:, None, :] * (g_a[b[o]] - zw[o])[None, :, None]
-        grad_wq[o] = (g_acc[:, o][:, None, :] * (g_b[a_o] - zx)).sum((0, 2))
+        b_o = b[o][None, :, None]
+        grad_cols[:, rows, :] += g_acc[:, o][:, None, :] * (g_of[0](a_o, b_o) - zw[o])
+        grad_wq[o] = (g_acc[:, o][:, None, :] * (g_of[1](a_o, b_o) - zx)).sum((0, 2))
     y = acc * sx * sw.reshape(-1, 1) + (0 if layer.bias is None else layer.bias.detach().double().reshape(-1, 1))
     padded = (x4.shape[2] + 2 * padding[0], x4.shape[3] + 2 * padding[1])
     grad_cx = nn.functional.fold(grad_cols, padded, kernel, dilation, 0, stride)
@@ -179,16 +187,21 @@ def _conv_reference(layer, x, grad_y, gradient):
 
 @pytest.mark.parametrize("kind", ["conv2d", "conv1d"])
 @pytest.mark.parametrize("a_bits,b_bits,signed,truncate", CASES)
-@pytest.mark.parametrize("gradient,weight_quant", [("ste", "per_channel"), ("lut1d", "per_channel"),
-                                                   ("lut1d:2", "per_tensor")])
-def test_separable_convolutions_are_the_definitions(kind, a_bits, b_bits, signed, truncate, gradient, weight_quant):
-    """``lut`` convolutions with straight-through or LUT-1D gradients (the LUT GEMM of int16
-    columns forward, the framework's convolution backward with the tables' vectors) against
-    `_conv_reference`, for strided, padded, dilated and grouped layers."""
+@pytest.mark.parametrize("gradient,weight_quant,boundary", [
+    ("ste", "per_channel", "symmetric"), ("lut1d", "per_channel", "symmetric"), ("lut1d:2", "per_tensor", "symmetric"),
+    ("window:2", "per_channel", "symmetric"), ("window:3", "per_tensor", "reference")])
+def test_convolutions_are_the_definitions(kind, a_bits, b_bits, signed, truncate, gradient, weight_quant, boundary):
+    """``lut`` convolutions against `_conv_reference`, for strided, padded, dilated and
+    grouped layers: with straight-through or LUT-1D gradients (the LUT GEMM of int16 columns
+    forward, the framework's convolution backward with the tables' vectors) and with 2-D
+    window tables of both boundary rules (`torch_bridge.lut_conv`: tap-major int16
+    columns, table products, the fold of their gradient)."""
     model, x = _models(kind)
     _, mult = _circuit(a_bits, b_bits, signed, truncate)
-    approx = approximate(model, mult, forward="lut", gradient=gradient, weight_quant=weight_quant,
-                         skip_first_last=False)
+    if a_bits != b_bits:
+        boundary = "symmetric"  # the reference rule reads LUT row b: square LUTs only
+    approx = approximate(model, mult, forward="lut", gradient=parse_gradient(gradient, boundary=boundary),
+                         weight_quant=weight_quant, skip_first_last=False)
     calibrate(approx, [x])
     rng = torch.Generator().manual_seed(a_bits + truncate)
     for layer, inp in ((approx[0], x), (approx[2], torch.relu(model[0](x)).detach())):

@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["forward_kernel", "forward_plan", "backward_kernel", "backward_plan", "reduction_lanes", "sum_kernel", "transpose_kernel", "forward_config",
-           "FWD_CONFIG", "BWD_CONFIG", "MIN_CHUNK", "MIN_FWD_CHUNK", "THREADS"]
+           "fold_kernel", "FWD_CONFIG", "BWD_CONFIG", "MIN_CHUNK", "MIN_FWD_CHUNK", "THREADS"]
 
 THREADS = (32, 8)  # transpose blocks
 _BK = 32  # forward k chunk
@@ -373,6 +373,52 @@ def transpose_kernel(dtype: np.dtype):
     if key not in _CACHE:
         _CACHE[key] = _compile(_TRANSPOSE.format(dtype=key[1]), "transpose")
     return _CACHE[key]
+
+
+_FOLD = '''
+def kernel(cols, rows, out, kh, kw, sh, sw, ph, pw, dh, dw, ho_n, wo_n, per):
+    tile = cuda.shared.array((32, 33), dtype=float32)
+    b = cuda.blockIdx.z
+    h = cuda.blockIdx.y
+    C = out.shape[1]
+    W = out.shape[3]
+    tiles_c = (C + 31) // 32
+    c0 = (cuda.blockIdx.x % tiles_c) * 32
+    w0 = (cuda.blockIdx.x // tiles_c) * 32
+    tx = cuda.threadIdx.x
+    c = c0 + tx
+    if c < C:
+        g = c // per
+        base = g * kh * kw * per + c - g * per
+        for r in range(cuda.threadIdx.y, 32, 8):
+            w = w0 + r
+            acc = float32(0)
+            if w < W:
+                for i in range(kh):
+                    hp = h + ph - i * dh
+                    if hp >= 0 and hp % sh == 0 and hp // sh < ho_n:
+                        for j in range(kw):
+                            wp = w + pw - j * dw
+                            if wp >= 0 and wp % sw == 0 and wp // sw < wo_n:
+                                m = (b * ho_n + hp // sh) * wo_n + wp // sw
+                                acc += cols[m, base + (i * kw + j) * per] - rows[m, g]
+            tile[r, tx] = acc
+    cuda.syncthreads()
+    for r in range(cuda.threadIdx.y, 32, 8):
+        if c0 + r < C and w0 + tx < W:
+            out[b, c0 + r, h, w0 + tx] = tile[tx, r]
+'''
+
+
+def fold_kernel():
+    """The fold of tap-major convolution columns (`gemm.columns`): ``out[b, c, h, w]`` (float32,
+    NCHW) is the sum, over the kernel taps that read input pixel ``(h, w)``, of
+    ``cols[m, col] - rows[m, g]`` (``m`` the output position, ``col`` the column of channel
+    ``c`` at that tap, ``g`` its group); 32 channels x 32 pixels of a row per block, read
+    along the channels and written along the row through a shared-memory tile."""
+    if "fold" not in _CACHE:
+        _CACHE["fold"] = _compile(_FOLD, "fold")
+    return _CACHE["fold"]
 
 
 def sum_kernel():

@@ -7,8 +7,16 @@ backward pass through its gradient tables (2-D or LUT-1D), on whatever device th
 are on — CUDA tensors go to the CUDA kernels without a host round trip when
 ``gemm.backend == "cuda"``.
 
-Forward and backward are registered as the custom operators ``appmult_char::lut_gemm``
-and ``appmult_char::lut_gemm_backward`` (`torch.library.custom_op`, with fake
+`lut_conv(cx, wq, zx, zw, gemm, geometry, groups)` is the same for a convolution with
+2-D gradient tables: the sums of the affine form (zero-point terms exact) from the LUT
+GEMM of one int16 unfolded copy of the codes (`columns.code_columns`), the gradients from
+the table products of those codes and the input gradient folded back in one pass
+(`columns.fold_columns`): no float copy of the unfolded input, no unfolded float gradient
+beyond the kernels' own output.
+
+Forward and backward are registered as the custom operators ``appmult_char::lut_gemm``,
+``appmult_char::lut_gemm_backward``, ``appmult_char::lut_conv`` and
+``appmult_char::lut_conv_backward`` (`torch.library.custom_op`, with fake
 implementations for shape propagation), so `torch.compile` traces through them instead
 of breaking the graph. A `LutGemm` is named in the graph by a registry key. Outside
 compiled graphs the same functions run through a plain `torch.autograd.Function`: the
@@ -22,9 +30,10 @@ from typing import Optional
 
 import torch
 
+from . import columns
 from .ops import LutGemm
 
-__all__ = ["lut_matmul", "register"]
+__all__ = ["lut_matmul", "lut_conv", "register"]
 
 #: LutGemm objects the operators can name (key: id). Weak: a registered GEMM lives as long
 #: as its owner (a `Multiplier`, a layer) holds it, so registering never leaks tables.
@@ -142,3 +151,132 @@ def lut_matmul(a: "torch.Tensor", b: "torch.Tensor", gemm: LutGemm, value: "torc
     if torch.compiler.is_compiling():
         return _forward(a, b, register(gemm), value).to(dtype)
     return _EagerLutGemm.apply(a, b, register(gemm), value, dtype)
+
+
+# -- convolutions with 2-D gradient tables ---------------------------------------------------
+def _pairs(flat: list[int]) -> tuple:
+    """(kernel, stride, padding, dilation) pairs of a flat list of eight integers."""
+    return tuple((flat[i], flat[i + 1]) for i in range(0, 8, 2))
+
+
+def _conv_forward(cx, wq, zx, zw, gemm: LutGemm, geometry, groups: int, value):
+    """``(sums, columns, weight columns)``: the float64 sums ``(n, C, Ho, Wo)`` (`value`
+    when given, else from the LUT GEMM) and the int16 operands the backward pass takes."""
+    cols, x_sums = columns.code_columns(cx, zx, geometry, groups)
+    w16 = columns.weight_columns(wq)
+    if value is None:
+        C, K = w16.shape
+        per, z = C // groups, zx.reshape(()).to(torch.float64)
+        zws = zw.reshape(-1).to(torch.float64).expand(C)
+        w_sums = w16.sum(1, dtype=torch.int32)
+        parts = []
+        for g in range(groups):  # sum f - z_w sum q_x - z_x sum q_w + K z_x z_w: integers, exact in float64
+            o = slice(g * per, (g + 1) * per)
+            acc = _tensor(gemm.forward(cols[:, g * K:(g + 1) * K], w16[o].t()), cx)
+            sums = torch.addcmul(K * z * zws[o] - z * w_sums[o], x_sums[:, g:g + 1].to(torch.float64), zws[o], value=-1)
+            parts.append(sums.add_(acc))
+        ho, wo = columns.output_size(tuple(cx.shape[2:]), geometry)
+        value = (torch.cat(parts, 1) if groups > 1 else parts[0]).reshape(len(cx), ho, wo, C).permute(0, 3, 1, 2)
+    return value, cols, w16
+
+
+def _conv_backward(cols, w16, zx, zw, grad, gemm: LutGemm, geometry, groups: int, shape, need_input: bool):
+    """``(grad_cx, grad_wq)`` (float32; ``grad_cx`` None unless `need_input`) of the sums'
+    gradient `grad` ``(n, C, Ho, Wo)``: the table products, less the zero-point terms'
+    ``z_w`` (per output row, folded in with the columns) and ``z_x`` (per weight)."""
+    C, K = w16.shape
+    G = grad.detach().permute(0, 2, 3, 1).to(torch.float32, memory_format=torch.contiguous_format).reshape(-1, C)
+    per, z = C // groups, zx.reshape(()).to(torch.float32)
+    zws = zw.reshape(-1).to(torch.float32).expand(C)
+    grad_cols, rows, grad_w = [], [], []
+    for g in range(groups):
+        o = slice(g * per, (g + 1) * per)
+        G_g = G[:, o].contiguous()
+        ga, gb = gemm.backward(cols[:, g * K:(g + 1) * K], w16[o].t(), G_g)
+        grad_cols.append(_tensor(ga, G))
+        rows.append(G_g @ zws[o])
+        grad_w.append(_tensor(gb, G).t() - z * G_g.sum(0)[:, None])
+    grad_x = None
+    if need_input:
+        grad_x = columns.fold_columns(torch.cat(grad_cols, 1) if groups > 1 else grad_cols[0], torch.stack(rows, 1),
+                                      shape, geometry, groups)
+    kh, kw = geometry[0]
+    return grad_x, torch.cat(grad_w).reshape(C, kh, kw, -1).permute(0, 3, 1, 2).contiguous()
+
+
+@torch.library.custom_op("appmult_char::lut_conv", mutates_args=())
+def _conv_op(cx: torch.Tensor, wq: torch.Tensor, zx: torch.Tensor, zw: torch.Tensor, gemm_key: int,
+             geometry: list[int], groups: int, value: Optional[torch.Tensor]) -> torch.Tensor:
+    """The sums of `lut_conv` (a fresh contiguous tensor: an operator's output aliases nothing)."""
+    out = _conv_forward(cx, wq, zx, zw, _GEMMS[gemm_key], _pairs(geometry), groups, value)[0]
+    return out.clone() if value is not None else out.contiguous()
+
+
+@_conv_op.register_fake
+def _(cx, wq, zx, zw, gemm_key, geometry, groups, value):
+    ho, wo = columns.output_size(tuple(cx.shape[2:]), _pairs(geometry))
+    return cx.new_empty((cx.shape[0], wq.shape[0], ho, wo), dtype=torch.float64)
+
+
+@torch.library.custom_op("appmult_char::lut_conv_backward", mutates_args=())
+def _conv_backward_op(cx: torch.Tensor, wq: torch.Tensor, zx: torch.Tensor, zw: torch.Tensor, grad: torch.Tensor,
+                      gemm_key: int, geometry: list[int], groups: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`lut_conv`'s ``(grad_cx, grad_wq)``; the int16 operands made again from the inputs."""
+    pairs = _pairs(geometry)
+    cols, _ = columns.code_columns(cx, zx, pairs, groups)
+    grad_x, grad_w = _conv_backward(cols, columns.weight_columns(wq), zx, zw, grad, _GEMMS[gemm_key], pairs, groups,
+                                    tuple(cx.shape), True)
+    return grad_x.to(cx.dtype), grad_w.to(wq.dtype)
+
+
+@_conv_backward_op.register_fake
+def _(cx, wq, zx, zw, grad, gemm_key, geometry, groups):
+    return torch.empty_like(cx), torch.empty_like(wq)
+
+
+def _conv_setup_context(ctx, inputs, output):
+    cx, wq, zx, zw, gemm_key, geometry, groups, _ = inputs
+    ctx.save_for_backward(cx, wq, zx, zw)
+    ctx.args = (gemm_key, geometry, groups)
+
+
+def _conv_autograd_backward(ctx, grad):
+    grad_x, grad_w = _conv_backward_op(*ctx.saved_tensors, grad, *ctx.args)
+    return grad_x, grad_w, None, None, None, None, None, None
+
+
+_conv_op.register_autograd(_conv_autograd_backward, setup_context=_conv_setup_context)
+
+
+class _EagerLutConv(torch.autograd.Function):
+    """`lut_conv` outside compiled graphs: the int16 operands made once and kept for the
+    backward pass."""
+
+    @staticmethod
+    def forward(ctx, cx, wq, zx, zw, gemm_key, geometry, groups, value):
+        out, cols, w16 = _conv_forward(cx, wq, zx, zw, _GEMMS[gemm_key], geometry, groups, value)
+        ctx.save_for_backward(cols, w16, zx, zw)
+        ctx.args = (gemm_key, geometry, groups, tuple(cx.shape), cx.dtype, wq.dtype)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        gemm_key, geometry, groups, shape, x_dtype, w_dtype = ctx.args
+        grad_x, grad_w = _conv_backward(*ctx.saved_tensors, grad, _GEMMS[gemm_key], geometry, groups, shape,
+                                        ctx.needs_input_grad[0])
+        return (None if grad_x is None else grad_x.to(x_dtype)), grad_w.to(w_dtype), None, None, None, None, None, None
+
+
+def lut_conv(cx: "torch.Tensor", wq: "torch.Tensor", zx: "torch.Tensor", zw: "torch.Tensor", gemm: LutGemm,
+             geometry, groups: int = 1, value: "torch.Tensor | None" = None) -> "torch.Tensor":
+    """Differentiable float64 sums ``(n, C, Ho, Wo)`` of a convolution in the affine form,
+    ``sum f(q_x, q_w) - z_w sum q_x - z_x sum q_w + K z_x z_w`` over each output's taps, of
+    centred input codes ``cx = q_x - z_x`` ``(n, C_in, H, W)`` (padding holds ``z_x``) and
+    weight codes ``wq (C, C_in / groups, kh, kw)`` with zero points `zx` (one) and `zw` (one,
+    or one per output channel), through `gemm` (2-D gradient tables); `geometry` is
+    ``(kernel, stride, padding, dilation)`` pairs. `value`, when given, is the forward
+    result computed another way (a surrogate) whose gradient still goes through the tables."""
+    if torch.compiler.is_compiling():
+        flat = [int(v) for pair in geometry for v in pair]
+        return _conv_op(cx, wq, zx, zw, register(gemm), flat, groups, value)
+    return _EagerLutConv.apply(cx, wq, zx, zw, register(gemm), tuple(tuple(p) for p in geometry), groups, value)

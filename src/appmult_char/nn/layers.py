@@ -28,8 +28,11 @@ their input once. Where the gradient is the exact product's (``exact``; ``htp`` 
 separable (``ste``, ``lut1d``: `_SeparableGradient`) the forward value comes from the LUT
 GEMM of one int16 unfolded copy of the codes (``lut``) or from those convolutions
 (``htp``, ``noise``), and the gradient from the framework's convolution backward pass with
-the tables' vectors in place of the operands. Otherwise (2-D tables) the codes are
-unfolded once, padded with the zero point, for the LUT GEMM and its tables.
+the tables' vectors in place of the operands. With 2-D tables (``window``) the codes are
+unfolded once, as int16 padded with the zero point, for the LUT GEMM and its table
+products, and the input gradient folded back from those products in one pass
+(`appmult_char.gemm.torch_bridge.lut_conv`). While a `product_observer` records a layer's
+products (multiplier selection), its input is unfolded as float codes through `_affine`.
 """
 
 from __future__ import annotations
@@ -356,7 +359,9 @@ class _ApproxConv(ApproxLayer):
             y = self._direct_conv(cx, sx, zx, *geometry[1:])
         elif self.product_observer is None and self.multiplier.gemm(self.gradient, cx.device.type).one_dimensional:
             y = self._separable_conv(cx, sx, zx, geometry, out_hw)
-        else:
+        elif self.product_observer is None:
+            y = self._table_conv(cx, sx, zx, geometry)
+        else:  # observed products: float columns through `_affine`, which hands them to the observer
             cols = self._columns(cx, zx, *geometry)  # (n*L, C*kh*kw), channel-major
             conv, shape = self._conv_op(*geometry[1:]), (n, self.out_channels, *out_hw)
             weight = self._weight2d_form()
@@ -378,17 +383,21 @@ class _ApproxConv(ApproxLayer):
         ``s_x s_w conv(q_x - z_x, q_w - z_w)`` (the same float64 integers and scales as
         `_affine`, so the same bits); ``htp`` and ``noise`` add their deviation from the
         exact products (`_deviation`), as constants of the backward pass."""
-        weight = self._weight2d_form()
-        wq, sw, zw = self.weight_quant(weight)
-        terms = weight[0].numel()
+        wq, sw, zw = self.weight_quant(self._weight2d_form())
+        return self._scaled(self._mode_sums(cx, zx, wq, zw, stride, padding, dilation), sx, sw, cx.dtype)
 
+    def _mode_sums(self, cx, zx, wq, zw, stride, padding, dilation) -> torch.Tensor:
+        """The forward mode's sums by the framework's convolution (float64 ``(n, C, H,
+        W)``): ``conv(q_x - z_x, q_w - z_w)`` with its gradient, plus, for ``htp`` and
+        ``noise``, their deviation from the exact products (`_deviation`) as a constant."""
+        terms = wq[0].numel()
         conv = self._conv_op(stride, padding, dilation)
         acc = _exact_product(conv, cx, wq - zw.to(wq.dtype), terms, *self._centred_peaks())
-        if self.forward_mode != "exact":
-            with torch.no_grad():
-                deviation = self._deviation(conv, cx.detach(), zx, wq.detach(), terms, acc.shape)
-            acc = acc + deviation
-        return self._scaled(acc, sx, sw, cx.dtype)
+        if self.forward_mode == "exact":
+            return acc
+        with torch.no_grad():
+            deviation = self._deviation(conv, cx.detach(), zx, wq.detach(), terms, acc.shape)
+        return acc + deviation
 
     def _separable_conv(self, cx, sx, zx, geometry, out_hw) -> torch.Tensor:
         """A convolution whose backward pass is separable (straight-through or LUT-1D
@@ -399,22 +408,33 @@ class _ApproxConv(ApproxLayer):
         tables' vectors in place of the operands (`_SeparableGradient`): no unfolded float
         copy, no unfolded gradient."""
         kernel, stride, padding, dilation = geometry
-        weight = self._weight2d_form()
-        wq, sw, zw = self.weight_quant(weight)
-        terms = weight[0].numel()
+        wq, sw, zw = self.weight_quant(self._weight2d_form())
         with torch.no_grad():
             if self.forward_mode == "lut":
                 cols = self._columns(cx, zx, *geometry, dtype=torch.int16)
                 acc = self._sums(cols, zx, wq.reshape(len(wq), -1), zw.reshape(-1), self.groups)
                 acc = acc.reshape(cx.shape[0], -1, acc.shape[1]).transpose(1, 2).reshape(cx.shape[0], -1, *out_hw)
             else:
-                conv = self._conv_op(stride, padding, dilation)
-                acc = _exact_product(conv, cx, wq - zw.to(wq.dtype), terms, *self._centred_peaks())
-                acc = acc + self._deviation(conv, cx, zx, wq, terms, acc.shape)
+                acc = self._mode_sums(cx, zx, wq, zw, stride, padding, dilation)
         m = self.multiplier
         g_a, g_b = m.gradient_vectors(self.gradient, cx.device)
         acc = _SeparableGradient.apply(cx, wq, acc, g_a, g_b, zx, zw, (stride, padding, dilation, self.groups),
                                        ((1 << m.a_bits) - 1, (1 << m.b_bits) - 1))
+        return self._scaled(acc, sx, sw, cx.dtype)
+
+    def _table_conv(self, cx, sx, zx, geometry) -> torch.Tensor:
+        """A convolution with 2-D gradient tables (`torch_bridge.lut_conv`): the sums from
+        the LUT GEMM of one int16 unfolded copy of the codes (``lut``) or from `_mode_sums`
+        (``htp``, ``noise``), the gradients through the tables."""
+        from ..gemm.torch_bridge import lut_conv
+
+        wq, sw, zw = self.weight_quant(self._weight2d_form())
+        value = None
+        if self.forward_mode != "lut":
+            with torch.no_grad():
+                value = self._mode_sums(cx, zx, wq, zw, *geometry[1:])
+        gemm = self.multiplier.gemm(self.gradient, cx.device.type)
+        acc = lut_conv(cx, wq, zx, zw, gemm, geometry, self.groups, value)
         return self._scaled(acc, sx, sw, cx.dtype)
 
     def _scaled(self, acc, sx, sw, dtype) -> torch.Tensor:

@@ -1,0 +1,91 @@
+"""Unfolded convolution operands for the table products of `torch_bridge.lut_conv` (needs
+torch): the integer codes of every input window as one int16 matrix, and the gradient of
+those columns folded back onto the input.
+
+Columns are tap-major within each group: the column of input channel ``c = g C_g + c_g``
+at kernel tap ``(i, j)`` is ``g (kh kw C_g) + (i kw + j) C_g + c_g``, and the weight is
+laid out alike (`weight_columns`). A tap's channels are then adjacent: the strided copy
+that builds the matrix reads a channels-last input in runs, and the CUDA fold
+(`cuda_kernels.fold_kernel`) reads each tap's channels in one coalesced run. Geometry is
+``(kernel, stride, padding, dilation)``, each a pair (2-D form; a 1-D convolution has a
+unit height).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..arrays import like
+from . import cuda_kernels, cuda_launch
+
+__all__ = ["code_columns", "weight_columns", "fold_columns", "output_size"]
+
+
+def output_size(size: tuple[int, int], geometry) -> tuple[int, int]:
+    """``(Ho, Wo)`` of an input of `size` ``(H, W)``."""
+    kernel, stride, padding, dilation = geometry
+    return tuple((size[d] + 2 * padding[d] - dilation[d] * (kernel[d] - 1) - 1) // stride[d] + 1 for d in (0, 1))
+
+
+def _windows(t: torch.Tensor, geometry) -> torch.Tensor:
+    """The view ``(n, Ho, Wo, ..., kh, kw)`` of the windows of a padded channels-last ``t
+    (n, Hp, Wp, ...)``: every dilation-th tap of each window of the dilated kernel."""
+    kernel, stride, _, dilation = geometry
+    for d in (0, 1):
+        t = t.unfold(1 + d, dilation[d] * (kernel[d] - 1) + 1, stride[d])[..., ::dilation[d]]
+    return t
+
+
+def code_columns(cx: torch.Tensor, zx: torch.Tensor, geometry, groups: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(columns, sums)`` of centred input codes ``cx (n, C, H, W)`` (a code less the zero
+    point `zx`): int16 codes ``cx + zx`` of every window, padded with `zx` (the code of a
+    real zero), ``(n Ho Wo, C kh kw)`` tap-major per group; and int32 ``sums (n Ho Wo,
+    groups)`` of each window's codes per group (the zero-point term of the product), taken
+    from per-pixel channel sums rather than from the columns."""
+    kernel, _, padding, _ = geometry
+    n, C = cx.shape[:2]
+    xp = F.pad(cx.detach(), (padding[1], padding[1], padding[0], padding[0])) + zx.to(cx.dtype)
+    xp = xp.to(torch.int16, memory_format=torch.channels_last).permute(0, 2, 3, 1)  # (n, Hp, Wp, C), contiguous
+    win = _windows(xp, geometry).unflatten(3, (groups, C // groups))  # (n, Ho, Wo, g, C_g, kh, kw)
+    cols = win.permute(0, 1, 2, 3, 5, 6, 4).reshape(-1, C * kernel[0] * kernel[1])
+    pixel = xp.unflatten(3, (groups, C // groups)).sum(4, dtype=torch.int32)  # (n, Hp, Wp, g)
+    sums = _windows(pixel, geometry).sum((4, 5), dtype=torch.int32).reshape(-1, groups)
+    return cols, sums
+
+
+def weight_columns(wq: torch.Tensor) -> torch.Tensor:
+    """int16 ``(C_out, kh kw C_g)``: weight codes ``(C_out, C_g, kh, kw)`` in column order."""
+    return wq.detach().permute(0, 2, 3, 1).to(torch.int16, memory_format=torch.contiguous_format).reshape(len(wq), -1)
+
+
+def fold_columns(grad_cols: torch.Tensor, rows: torch.Tensor, shape: tuple[int, int, int, int], geometry,
+                 groups: int) -> torch.Tensor:
+    """The gradient ``(n, C, H, W)`` (float32) of an input of `shape` from the gradient of
+    its columns less a term per output position and group: ``grad_cols (n Ho Wo, C kh kw)
+    - rows (n Ho Wo, groups)`` summed over the taps that read each input pixel (padding
+    dropped). CUDA tensors: one kernel (`cuda_kernels.fold_kernel`); CPU: `F.fold`."""
+    n, C, H, W = shape
+    kernel, stride, padding, dilation = geometry
+    per, taps = C // groups, kernel[0] * kernel[1]
+    if grad_cols.is_cuda:
+        return _fold_cuda(grad_cols, rows, shape, geometry, groups)
+    g = grad_cols.reshape(n, -1, groups, taps, per) - rows.reshape(n, -1, groups, 1, 1)
+    g = g.permute(0, 2, 4, 3, 1).reshape(n, C * taps, -1)  # F.fold's (n, C kh kw, L), channel-major
+    return F.fold(g, (H, W), kernel, dilation, padding, stride)
+
+
+def _fold_cuda(grad_cols, rows, shape, geometry, groups):
+    """`fold_columns` on the GPU, for torch CUDA tensors or any array `cuda_launch` takes
+    (NumPy arrays under Numba's CUDA simulator)."""
+    n, C, H, W = shape
+    kernel, stride, padding, dilation = geometry
+    ho, wo = output_size((H, W), geometry)
+    ws = cuda_launch.Workspace(grad_cols)
+    cols, r = ws.operand(grad_cols, np.float32), ws.operand(rows, np.float32)
+    out = ws.empty((n, C, H, W), np.float32)
+    scalars = (*kernel, *stride, *padding, *dilation, ho, wo, C // groups)
+    grid = (((C + 31) // 32) * ((W + 31) // 32), H, n)
+    cuda_launch.launch(cuda_kernels.fold_kernel(), grid, (32, 8), 0, ws, cols, r, out, *map(np.int64, scalars))
+    return like(out, grad_cols)

@@ -1,0 +1,104 @@
+"""`gemm.columns`: tap-major int16 columns of convolution codes and the fold of their
+gradient, against plain-Python loops over every output position, tap and channel; the
+CUDA fold kernel under Numba's simulator (NumPy arrays) or on the GPU (torch tensors)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from .conftest import SIMULATOR
+
+torch = pytest.importorskip("torch")
+
+from appmult_char.gemm import columns  # noqa: E402  (needs torch)
+
+# (n, C, H, W, groups, kernel, stride, padding, dilation)
+SHAPES = [(2, 4, 5, 6, 1, (3, 3), (1, 1), (1, 1), (1, 1)),
+          (1, 6, 7, 5, 2, (3, 2), (2, 1), (1, 0), (1, 2)),
+          (2, 3, 1, 9, 3, (1, 4), (1, 2), (0, 2), (1, 1)),
+          (1, 2, 6, 6, 1, (2, 2), (3, 3), (2, 1), (2, 1))]
+
+
+def _taps(shape, geometry):
+    """Every (b, ho, wo, g, i, j, cg, h, w) of a convolution: output position, group, tap,
+    channel in the group, and the input pixel it reads (h, w may fall in the padding)."""
+    n, C, H, W, groups = shape
+    kernel, stride, padding, dilation = geometry
+    ho_n, wo_n = ((H + 2 * padding[0] - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1,
+                  (W + 2 * padding[1] - dilation[1] * (kernel[1] - 1) - 1) // stride[1] + 1)
+    per = C // groups
+    for b, ho, wo, g, i, j, cg in itertools.product(range(n), range(ho_n), range(wo_n), range(groups),
+                                                      range(kernel[0]), range(kernel[1]), range(per)):
+        h = ho * stride[0] - padding[0] + i * dilation[0]
+        w = wo * stride[1] - padding[1] + j * dilation[1]
+        m = (b * ho_n + ho) * wo_n + wo
+        col = g * kernel[0] * kernel[1] * per + (i * kernel[1] + j) * per + cg
+        yield m, col, g, b, g * per + cg, h, w
+
+
+@pytest.mark.parametrize("case", SHAPES)
+def test_code_columns_are_every_window_tap_major(case):
+    n, C, H, W, groups, *geometry = case
+    rng = np.random.default_rng(C + H)
+    zx = torch.tensor(3.0, dtype=torch.float64)
+    q = rng.integers(-5, 60, (n, C, H, W))
+    cols, sums = columns.code_columns(torch.tensor(q, dtype=torch.float32) - 3.0, zx, geometry, groups)
+    want_cols = {}
+    want_sums = {}
+    for m, col, g, b, c, h, w in _taps((n, C, H, W, groups), geometry):
+        v = q[b, c, h, w] if 0 <= h < H and 0 <= w < W else 3  # the padding holds the zero point
+        want_cols[m, col] = v
+        want_sums[m, g] = want_sums.get((m, g), 0) + v
+    assert cols.dtype == torch.int16 and sums.dtype == torch.int32
+    assert cols.shape == (max(k[0] for k in want_cols) + 1, C * geometry[0][0] * geometry[0][1])
+    assert all(cols[k].item() == v for k, v in want_cols.items())
+    assert all(sums[k].item() == v for k, v in want_sums.items())
+
+
+def test_weight_columns_follow_the_column_order():
+    wq = torch.arange(2 * 3 * 2 * 4, dtype=torch.float32).reshape(2, 3, 2, 4)
+    got = columns.weight_columns(wq)
+    for o, cg, i, j in itertools.product(range(2), range(3), range(2), range(4)):
+        assert got[o, (i * 4 + j) * 3 + cg] == wq[o, cg, i, j]
+
+
+def _fold_reference(grad_cols, rows, shape, geometry, groups):
+    out = np.zeros(shape)
+    n, C, H, W = shape
+    for m, col, g, b, c, h, w in _taps((n, C, H, W, groups), geometry):
+        if 0 <= h < H and 0 <= w < W:
+            out[b, c, h, w] += grad_cols[m, col] - rows[m, g]
+    return out
+
+
+def _fold_inputs(case):
+    n, C, H, W, groups, *geometry = case
+    ho, wo = columns.output_size((H, W), geometry)
+    rng = np.random.default_rng(n + C + W)
+    grad_cols = rng.standard_normal((n * ho * wo, C * geometry[0][0] * geometry[0][1])).astype(np.float32)
+    rows = rng.standard_normal((n * ho * wo, groups)).astype(np.float32)
+    return grad_cols, rows, (n, C, H, W), geometry, groups
+
+
+@pytest.mark.parametrize("case", SHAPES)
+def test_fold_sums_every_tap_that_reads_a_pixel(case):
+    grad_cols, rows, shape, geometry, groups = _fold_inputs(case)
+    want = _fold_reference(grad_cols, rows, shape, geometry, groups)
+    got = columns.fold_columns(torch.tensor(grad_cols), torch.tensor(rows), shape, geometry, groups)
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("case", SHAPES)
+def test_cuda_fold_kernel_sums_every_tap_that_reads_a_pixel(case):
+    """The kernel on NumPy arrays (the simulator in CI) and, on a GPU, on torch tensors."""
+    grad_cols, rows, shape, geometry, groups = _fold_inputs(case)
+    want = _fold_reference(grad_cols, rows, shape, geometry, groups)
+    got = columns._fold_cuda(grad_cols, rows, shape, geometry, groups)
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-5)
+    if not SIMULATOR and torch.cuda.is_available():
+        got = columns.fold_columns(torch.tensor(grad_cols, device="cuda"), torch.tensor(rows, device="cuda"), shape,
+                                   geometry, groups)
+        np.testing.assert_allclose(got.cpu().numpy(), want, rtol=1e-5, atol=1e-5)
