@@ -85,7 +85,8 @@ def _fold_cuda(grad_cols, rows, shape, geometry, groups):
     ws = cuda_launch.Workspace(grad_cols)
     cols, r = ws.operand(grad_cols, np.float32), ws.operand(rows, np.float32)
     out = ws.empty((n, C, H, W), np.float32)
-    scalars = (*kernel, *stride, *padding, *dilation, ho, wo, C // groups)
+    scalars = (*padding, ho, wo, C // groups)
     grid = (((C + 31) // 32) * ((W + 31) // 32), H, n)
-    cuda_launch.launch(cuda_kernels.fold_kernel(), grid, (32, 8), 0, ws, cols, r, out, *map(np.int64, scalars))
+    cuda_launch.launch(cuda_kernels.fold_kernel(kernel, stride, dilation), grid, (32, 8), 0, ws, cols, r, out,
+                       *map(np.int64, scalars))
     return like(out, grad_cols)

@@ -376,7 +376,7 @@ def transpose_kernel(dtype: np.dtype):
 
 
 _FOLD = '''
-def kernel(cols, rows, out, kh, kw, sh, sw, ph, pw, dh, dw, ho_n, wo_n, per):
+def kernel(cols, rows, out, ph, pw, ho_n, wo_n, per):
     tile = cuda.shared.array((32, 33), dtype=float32)
     b = cuda.blockIdx.z
     h = cuda.blockIdx.y
@@ -389,19 +389,12 @@ def kernel(cols, rows, out, kh, kw, sh, sw, ph, pw, dh, dw, ho_n, wo_n, per):
     c = c0 + tx
     if c < C:
         g = c // per
-        base = g * kh * kw * per + c - g * per
+        base = g * {taps} * per + c - g * per
         for r in range(cuda.threadIdx.y, 32, 8):
             w = w0 + r
             acc = float32(0)
             if w < W:
-                for i in range(kh):
-                    hp = h + ph - i * dh
-                    if hp >= 0 and hp % sh == 0 and hp // sh < ho_n:
-                        for j in range(kw):
-                            wp = w + pw - j * dw
-                            if wp >= 0 and wp % sw == 0 and wp // sw < wo_n:
-                                m = (b * ho_n + hp // sh) * wo_n + wp // sw
-                                acc += cols[m, base + (i * kw + j) * per] - rows[m, g]
+{taps_code}
             tile[r, tx] = acc
     cuda.syncthreads()
     for r in range(cuda.threadIdx.y, 32, 8):
@@ -410,15 +403,39 @@ def kernel(cols, rows, out, kh, kw, sh, sw, ph, pw, dh, dw, ho_n, wo_n, per):
 '''
 
 
-def fold_kernel():
-    """The fold of tap-major convolution columns (`gemm.columns`): ``out[b, c, h, w]`` (float32,
-    NCHW) is the sum, over the kernel taps that read input pixel ``(h, w)``, of
-    ``cols[m, col] - rows[m, g]`` (``m`` the output position, ``col`` the column of channel
-    ``c`` at that tap, ``g`` its group); 32 channels x 32 pixels of a row per block, read
-    along the channels and written along the row through a shared-memory tile."""
-    if "fold" not in _CACHE:
-        _CACHE["fold"] = _compile(_FOLD, "fold")
-    return _CACHE["fold"]
+def _fold_source(kernel: tuple, stride: tuple, dilation: tuple) -> str:
+    """The fold kernel with the kernel size, stride and dilation as constants: every tap
+    unrolled, its validity a comparison (and, for a stride, a division by a constant)."""
+    lines = []
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            conds, idx = [], []
+            for name, pad, d, s, t, n in (("h", "ph", dilation[0], stride[0], i, "ho_n"),
+                                          ("w", "pw", dilation[1], stride[1], j, "wo_n")):
+                e = f"({name} + {pad} - {t * d})"
+                conds.append(f"{e} >= 0")
+                if s != 1:
+                    conds.append(f"{e} % {s} == 0")
+                q = e if s == 1 else f"({e} // {s})"
+                conds.append(f"{q} < {n}")
+                idx.append(q)
+            lines.append(f"                if {' and '.join(conds)}:")
+            lines.append(f"                    m = (b * ho_n + {idx[0]}) * wo_n + {idx[1]}")
+            lines.append(f"                    acc += cols[m, base + {(i * kernel[1] + j)} * per] - rows[m, g]")
+    return _FOLD.format(taps=kernel[0] * kernel[1], taps_code="\n".join(lines))
+
+
+def fold_kernel(kernel: tuple, stride: tuple, dilation: tuple):
+    """The fold of tap-major convolution columns (`gemm.columns`) for a convolution of
+    `kernel`, `stride` and `dilation` (pairs; compiled once per geometry): ``out[b, c, h,
+    w]`` (float32, NCHW) is the sum, over the kernel taps that read input pixel ``(h, w)``,
+    of ``cols[m, col] - rows[m, g]`` (``m`` the output position, ``col`` the column of
+    channel ``c`` at that tap, ``g`` its group); 32 channels x 32 pixels of a row per
+    block, read along the channels and written along the row through a shared-memory tile."""
+    key = ("fold", tuple(kernel), tuple(stride), tuple(dilation))
+    if key not in _CACHE:
+        _CACHE[key] = _compile(_fold_source(kernel, stride, dilation), "fold")
+    return _CACHE[key]
 
 
 def sum_kernel():
