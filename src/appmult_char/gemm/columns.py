@@ -19,22 +19,24 @@ import torch.nn.functional as F
 
 from ..arrays import like
 from . import cuda_kernels, cuda_launch
+from .layers import conv_output_size
 
-__all__ = ["code_columns", "weight_columns", "fold_columns", "output_size"]
+__all__ = ["code_columns", "weight_columns", "fold_columns", "output_size", "windows"]
 
 
 def output_size(size: tuple[int, int], geometry) -> tuple[int, int]:
     """``(Ho, Wo)`` of an input of `size` ``(H, W)``."""
     kernel, stride, padding, dilation = geometry
-    return tuple((size[d] + 2 * padding[d] - dilation[d] * (kernel[d] - 1) - 1) // stride[d] + 1 for d in (0, 1))
+    return tuple(conv_output_size(size[d], kernel[d], stride[d], padding[d], dilation[d]) for d in (0, 1))
 
 
-def _windows(t: torch.Tensor, geometry) -> torch.Tensor:
-    """The view ``(n, Ho, Wo, ..., kh, kw)`` of the windows of a padded channels-last ``t
-    (n, Hp, Wp, ...)``: every dilation-th tap of each window of the dilated kernel."""
+def windows(t: torch.Tensor, geometry, dim: int = 1) -> torch.Tensor:
+    """The view of the windows of a padded input ``t`` whose height and width are the
+    dimensions `dim` and ``dim + 1``: those become ``(Ho, Wo)`` and the taps ``(kh, kw)``
+    are appended — every dilation-th tap of each window of the dilated kernel."""
     kernel, stride, _, dilation = geometry
     for d in (0, 1):
-        t = t.unfold(1 + d, dilation[d] * (kernel[d] - 1) + 1, stride[d])[..., ::dilation[d]]
+        t = t.unfold(dim + d, dilation[d] * (kernel[d] - 1) + 1, stride[d])[..., ::dilation[d]]
     return t
 
 
@@ -48,10 +50,10 @@ def code_columns(cx: torch.Tensor, zx: torch.Tensor, geometry, groups: int) -> t
     n, C = cx.shape[:2]
     xp = F.pad(cx.detach(), (padding[1], padding[1], padding[0], padding[0])) + zx.to(cx.dtype)
     xp = xp.to(torch.int16, memory_format=torch.channels_last).permute(0, 2, 3, 1)  # (n, Hp, Wp, C), contiguous
-    win = _windows(xp, geometry).unflatten(3, (groups, C // groups))  # (n, Ho, Wo, g, C_g, kh, kw)
+    win = windows(xp, geometry).unflatten(3, (groups, C // groups))  # (n, Ho, Wo, g, C_g, kh, kw)
     cols = win.permute(0, 1, 2, 3, 5, 6, 4).reshape(-1, C * kernel[0] * kernel[1])
     pixel = xp.unflatten(3, (groups, C // groups)).sum(4, dtype=torch.int32)  # (n, Hp, Wp, g)
-    sums = _windows(pixel, geometry).sum((4, 5), dtype=torch.int32).reshape(-1, groups)
+    sums = windows(pixel, geometry).sum((4, 5), dtype=torch.int32).reshape(-1, groups)
     return cols, sums
 
 
@@ -66,11 +68,11 @@ def fold_columns(grad_cols: torch.Tensor, rows: torch.Tensor, shape: tuple[int, 
     its columns less a term per output position and group: ``grad_cols (n Ho Wo, C kh kw)
     - rows (n Ho Wo, groups)`` summed over the taps that read each input pixel (padding
     dropped). CUDA tensors: one kernel (`cuda_kernels.fold_kernel`); CPU: `F.fold`."""
+    if grad_cols.is_cuda:
+        return _fold_cuda(grad_cols, rows, shape, geometry, groups)
     n, C, H, W = shape
     kernel, stride, padding, dilation = geometry
     per, taps = C // groups, kernel[0] * kernel[1]
-    if grad_cols.is_cuda:
-        return _fold_cuda(grad_cols, rows, shape, geometry, groups)
     g = grad_cols.reshape(n, -1, groups, taps, per) - rows.reshape(n, -1, groups, 1, 1)
     g = g.permute(0, 2, 4, 3, 1).reshape(n, C * taps, -1)  # F.fold's (n, C kh kw, L), channel-major
     return F.fold(g, (H, W), kernel, dilation, padding, stride)

@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._errors import AppMultError
+from ..gemm.columns import output_size, windows
 from .multiplier import Multiplier, parse_gradient
 from .quant import Quantizer
 
@@ -351,9 +352,9 @@ class _ApproxConv(ApproxLayer):
         n = x.shape[0]
         kernel, stride = self._as2d(self.kernel_size), self._as2d(self.stride)
         padding, dilation = (0, *self.padding) if self.dims == 1 else self.padding, self._as2d(self.dilation)
-        out_hw = [(x.shape[2 + d] + 2 * padding[d] - dilation[d] * (kernel[d] - 1) - 1) // stride[d] + 1 for d in (0, 1)]
-        cx, sx, zx = self._centred_input(x)  # quantized before unfolding: once per input value, not per tap
         geometry = (kernel, stride, padding, dilation)
+        out_hw = output_size(tuple(x.shape[2:]), geometry)
+        cx, sx, zx = self._centred_input(x)  # quantized before unfolding: once per input value, not per tap
         mode = self.forward_mode
         if self.product_observer is None and (mode == "exact" or (mode != "lut" and self.gradient.method == "ste")):
             y = self._direct_conv(cx, sx, zx, *geometry[1:])
@@ -505,8 +506,7 @@ class _ApproxConv(ApproxLayer):
         xq = F.pad(cx, (padding[1], padding[1], padding[0], padding[0])) + zx.to(cx.dtype)
         if dtype is not None:
             xq = xq.to(dtype)
-        for d in (0, 1):  # windows of the dilated kernel's extent, then every dilation-th tap
-            xq = xq.unfold(2 + d, dilation[d] * (kernel[d] - 1) + 1, stride[d])[..., ::dilation[d]]
+        xq = windows(xq, (kernel, stride, padding, dilation), dim=2)  # (n, C, Ho, Wo, kh, kw)
         return xq.permute(0, 2, 3, 1, 4, 5).reshape(-1, xq.shape[1] * kernel[0] * kernel[1])  # (n, Ho, Wo, C, kh, kw)
 
 
