@@ -2,10 +2,11 @@
 of a ResNet-18 training step (batch 128, `bench_gemm_resnet.resnet_shapes`), with codes
 drawn as a quantized network's fall (`operand_codes(..., "network")`: the shared-memory
 bank conflicts depend on them), for each candidate (rows, columns per lane group, warps,
-register cap) of `cuda_kernels.BWD_CONFIG`.
+register cap[, warps along the columns[, reduction steps per loop iteration]]) of
+`cuda_kernels.BWD_CONFIG`.
 
 ``python benchmarks/sweep_backward.py [--bits 7] [--table float32|uint16]
-[--configs "default;8,4,8,255;4,4,8,80"] [--lanes 8,16,32]``
+[--configs "default;8,4,8,255;4,4,8,80;4,4,8,80,4,2"] [--lanes 8,16,32]``
 
 Each configuration (``default``: `BWD_CONFIG` as shipped) is given to every lane count (`cuda_kernels.reduction_lanes`: the input
 gradients' short sums take 8 or 16 lanes, the weight gradients' long ones 32) and each

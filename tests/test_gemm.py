@@ -178,10 +178,11 @@ def test_cuda_backward_split_reductions_and_tile_loops(monkeypatch):
 
 
 @pytest.mark.parametrize("config,lanes", [((8, 4, 2, 255), 32), ((4, 4, 2, 255), 32), ((2, 2, 2, 255), 16),
-                                          ((4, 4, 1, 255), 8)])
+                                          ((4, 4, 1, 255), 8), ((2, 4, 4, 255, 2, 2), 32), ((4, 2, 2, 255, 2, 3), 8)])
 def test_cuda_backward_reduction_layouts(monkeypatch, config, lanes):
     """Each output's sum over its lane group comes back to the right output, whether a lane
-    group holds more outputs than lanes, as many, or fewer (several lanes then hold one sum)."""
+    group holds more outputs than lanes, as many, or fewer (several lanes then hold one sum),
+    with warps side by side along the output columns and the reduction loop unrolled."""
     from appmult_char.gemm import cuda_kernels
 
     monkeypatch.setitem(cuda_kernels.BWD_CONFIG, (14, lanes), config)

@@ -45,15 +45,18 @@ _BK = 32  # forward k chunk
 #: Narrow outputs (N <= 64, e.g. convolutions with few output channels) take 64-column tiles.
 FWD_CONFIG = {(14, False): (8, 4, 16, 64), (16, False): (8, 4, 16, 128),
               (14, True): (16, 2, 16, 64), (16, True): (8, 2, 32, 64)}
-#: Backward (rows, columns per lane group, warps per block, register cap), by table size
-#: and lanes per reduction (`reduction_lanes`), from benchmarks/sweep_backward.py over the
-#: ResNet-18 GEMMs on an H200: capping registers at 128 lets two blocks share an SM (7-bit:
-#: 75 ms in total vs 101 ms uncapped). Short reductions (8 or 16 lanes: input gradients,
-#: bound by shared-memory bandwidth) prefer tall tiles; 32-lane weight gradients (latency
-#: bound) prefer small tiles and more resident warps (7-bit 32 lanes: 32.4 ms with
-#: 4x4/8 warps/80 registers vs 38.0 ms with 8x4/8/128; 8-bit 8 and 16 lanes: 34.9 ms with
-#: 8x4/16/128 vs 36.8 ms with 4x8/16/128).
-BWD_CONFIG = {(14, 8): (8, 4, 8, 128), (14, 16): (8, 4, 8, 128), (14, 32): (4, 4, 8, 80),
+#: Backward (rows, columns per lane group, warps per block, register cap[, warps side by
+#: side along the columns[, reduction steps per loop iteration]]; 1 and 1 when left out),
+#: by table size and lanes per reduction (`reduction_lanes`), from
+#: benchmarks/sweep_backward.py over the ResNet-18 GEMMs on an H200: capping registers at
+#: 128 lets two blocks share an SM (7-bit: 75 ms in total vs 101 ms uncapped). Short
+#: reductions (8 or 16 lanes: input gradients, bound by shared-memory bandwidth) prefer
+#: tall tiles; 32-lane weight gradients (latency bound) prefer small tiles, more resident
+#: warps and two steps per iteration (7-bit 32 lanes: 29.3 ms with 4x4/8 warps/80
+#: registers, 4 warps along the columns, 2 steps, vs 32.8 ms with one step and the warps
+#: along the rows, 38.0 ms with 8x4/8/128; 8-bit 8 and 16 lanes: 34.9 ms with 8x4/16/128
+#: vs 36.8 ms with 4x8/16/128).
+BWD_CONFIG = {(14, 8): (8, 4, 8, 128), (14, 16): (8, 4, 8, 128), (14, 32): (4, 4, 8, 80, 4, 2),
               (16, 8): (8, 4, 16, 128), (16, 16): (8, 4, 16, 128), (16, 32): (4, 8, 16, 128)}
 
 _FWD = '''
@@ -122,14 +125,11 @@ def kernel(X, F, V, table, stride, fmask, vmask, scale, splits, chunk, out):
     tiles = tiles_q * ((P + {bp} - 1) // {bp})
     for tile in range(cuda.blockIdx.x, tiles, cuda.gridDim.x):
         tile_p = tile // tiles_q
-        p0 = tile_p * {bp} + ty * {tp}
-        q0 = (tile - tile_p * tiles_q) * {bq} + (tx // {lanes}) * {tq}
+        tile_q = tile - tile_p * tiles_q
+        p0 = tile_p * {bp} + (ty // {wq}) * {tp}
+        q0 = tile_q * {bq} + (ty % {wq}) * {gq} + (tx // {lanes}) * {tq}
 {base_init}
-        l = uint32(l_lo + ll)
-        while l < l_end:
-{xv_loads}
-{fmas}
-            l += uint32({lanes})
+{steps}
 {reduce_store}
 '''
 
@@ -216,12 +216,16 @@ def _fwd_source(lut_t: str, acc_t: str, tm: int, tn: int, ty: int) -> str:
                        macs=macs, store="\n".join(store))
 
 
-def _bwd_source(tab_t: str, simulator: bool, tp: int, tq: int, warps: int, lanes: int = 32) -> str:
-    """Backward kernel source: `warps` warps per block; each group of `lanes` lanes of a
-    warp owns tp x tq outputs of a tile and splits their reduction index (fewer lanes per
-    output for short reductions: fewer shuffle steps, more outputs per warp); blocks loop
-    over tiles, and over one chunk of the reduction index."""
-    bp = warps * tp
+def _bwd_source(tab_t: str, simulator: bool, tp: int, tq: int, warps: int, lanes: int = 32, wq: int = 1,
+                unroll: int = 1) -> str:
+    """Backward kernel source: `warps` warps per block, `wq` of them side by side along the
+    output columns (the others along the rows); each group of `lanes` lanes of a warp owns
+    tp x tq outputs of a tile and splits their reduction index (fewer lanes per output for
+    short reductions: fewer shuffle steps, more outputs per warp), `unroll` steps of it per
+    loop iteration (their loads issued before their lookups); blocks loop over tiles, and
+    over one chunk of the reduction index."""
+    gq = tq * (32 // lanes)
+    bp, bq = (warps // wq) * tp, wq * gq
     base_init = [f"        pr{r} = min(p0 + {r}, P - 1)" for r in range(tp)]
     base_init += [f"        qc{c} = min(q0 + {c}, Q - 1)" for c in range(tq)]
     for r in range(tp):
@@ -230,17 +234,29 @@ def _bwd_source(tab_t: str, simulator: bool, tp: int, tq: int, warps: int, lanes
             base_init.append(f"        s_{r}_{c} = float32(0)")
     base_init += [f"        xr{r} = X[z, pr{r}]" for r in range(tp)]  # row views: one index per load
     base_init += [f"        vr{c} = V[zv, qc{c}]" for c in range(tq)]
-    xv = [f"            x{r} = xr{r}[l]" for r in range(tp)]
-    xv += [f"            v{c} = uint32(vr{c}[l] & vmask)" for c in range(tq)]
-    if tab_t == "float32":
-        fmas = [f"            s_{r}_{c} = float32(s_{r}_{c} + x{r} * s_t[f_{r}_{c} + v{c}])"
-                for r in range(tp) for c in range(tq)]
-    elif simulator:  # 16-bit codes biased by 32768
-        fmas = [f"            s_{r}_{c} = float32(s_{r}_{c} + x{r} * float32(int32(s_t[f_{r}_{c} + v{c}]) - int32(32768)))"
-                for r in range(tp) for c in range(tq)]
-    else:  # the same without a slow int-to-float conversion: float(u | 0x4B000000) = 2^23 + u exactly
-        fmas = [f"            s_{r}_{c} = float32(s_{r}_{c} + x{r} * (libdevice.int_as_float(int32(s_t[f_{r}_{c} + v{c}]) "
-                f"| int32(0x4B000000)) - float32(8421376.0)))" for r in range(tp) for c in range(tq)]
+
+    def step(u: int) -> list[str]:
+        """Loads, then lookups and additions, of `u` consecutive steps of the reduction."""
+        at = [f"l + uint32({s * lanes})" if s else "l" for s in range(u)]
+        lines = [f"            x{r}_{s} = xr{r}[{at[s]}]" for s in range(u) for r in range(tp)]
+        lines += [f"            v{c}_{s} = uint32(vr{c}[{at[s]}] & vmask)" for s in range(u) for c in range(tq)]
+        for s in range(u):
+            for r in range(tp):
+                for c in range(tq):
+                    x, t = f"x{r}_{s}", f"s_t[f_{r}_{c} + v{c}_{s}]"
+                    if tab_t == "float32":
+                        term = f"{x} * {t}"
+                    elif simulator:  # 16-bit codes biased by 32768
+                        term = f"{x} * float32(int32({t}) - int32(32768))"
+                    else:  # without a slow int-to-float conversion: float(u | 0x4B000000) = 2^23 + u exactly
+                        term = f"{x} * (libdevice.int_as_float(int32({t}) | int32(0x4B000000)) - float32(8421376.0))"
+                    lines.append(f"            s_{r}_{c} = float32(s_{r}_{c} + {term})")
+        return lines + [f"            l += uint32({u * lanes})"]
+
+    steps = ["        l = uint32(l_lo + ll)"]
+    if unroll > 1:  # the same terms in the same order per output: results do not depend on `unroll`
+        steps += [f"        while l + uint32({(unroll - 1) * lanes}) < l_end:"] + step(unroll)
+    steps += ["        while l < l_end:"] + step(1)
     red_decl = f"    s_red = cuda.shared.array(({warps}, 32), float32)" if simulator else ""
     red = _butterfly([f"s_{r}_{c}" for r in range(tp) for c in range(tq)], lanes, simulator)
     red += [f"        po = p0 + jj // {tq}", f"        qo = q0 + jj % {tq}",
@@ -248,10 +264,9 @@ def _bwd_source(tab_t: str, simulator: bool, tp: int, tq: int, warps: int, lanes
     for j in range(1, max(1, tp * tq // lanes)):  # more outputs than lanes: each lane keeps several
         red += [f"        po = p0 + (jj + {j}) // {tq}", f"        qo = q0 + (jj + {j}) % {tq}",
                 "        if keep and po < P and qo < Q:", f"            out[zs, po, qo] = {_name(tp, tq, j)} * scale"]
-    return _BWD.format(tab_t=tab_t, red_decl=red_decl, bp=bp, bq=tq * (32 // lanes), tp=tp, tq=tq, lanes=lanes,
-                       threads=32 * warps,
-                       base_init="\n".join(base_init), xv_loads="\n".join(xv), fmas="\n".join(fmas),
-                       reduce_store="\n".join(red))
+    return _BWD.format(tab_t=tab_t, red_decl=red_decl, bp=bp, bq=bq, gq=gq, wq=wq, tp=tp,
+                       tq=tq, lanes=lanes, threads=32 * warps, base_init="\n".join(base_init),
+                       steps="\n".join(steps), reduce_store="\n".join(red))
 
 
 def _name(tp: int, tq: int, j: int) -> str:
@@ -342,12 +357,15 @@ def backward_kernel(table_kind: str, table_bits: int, lanes: int = 32):
     (kernel, (tile rows, tile columns), threads, register cap)."""
     import numba
 
-    tp, tq, warps, regs = BWD_CONFIG[(14 if table_bits <= 14 else 16, lanes)]
-    key = ("bwd", table_kind, tp, tq, warps, regs, lanes)
+    config = BWD_CONFIG[(14 if table_bits <= 14 else 16, lanes)]
+    tp, tq, warps, regs, wq, unroll = (*config, *(1, 1)[len(config) - 4:])
+    if warps % wq:
+        raise ValueError(f"backward configuration {config}: {warps} warps do not divide into {wq} columns")
+    key = ("bwd", table_kind, tp, tq, warps, regs, lanes, wq, unroll)
     if key not in _CACHE:
-        source = _bwd_source(table_kind, bool(numba.config.ENABLE_CUDASIM), tp, tq, warps, lanes)
+        source = _bwd_source(table_kind, bool(numba.config.ENABLE_CUDASIM), tp, tq, warps, lanes, wq, unroll)
         _CACHE[key] = _compile(source, "backward", max_registers=regs)
-    return _CACHE[key], (warps * tp, tq * (32 // lanes)), (32, warps), regs
+    return _CACHE[key], ((warps // wq) * tp, wq * tq * (32 // lanes)), (32, warps), regs
 
 
 _TRANSPOSE = '''
