@@ -102,3 +102,57 @@ def test_cuda_fold_kernel_sums_every_tap_that_reads_a_pixel(case):
         got = columns.fold_columns(torch.tensor(grad_cols, device="cuda"), torch.tensor(rows, device="cuda"), shape,
                                    geometry, groups)
         np.testing.assert_allclose(got.cpu().numpy(), want, rtol=1e-5, atol=1e-5)
+
+
+def _epilogue_inputs(seed, groups=1):
+    rng = np.random.default_rng(seed)
+    M, C = 37, 45
+    acc = rng.integers(-2**28, 2**28, (M, C)).astype(np.int32)  # beyond float32 integers
+    x_sums = rng.integers(0, 5000, (M, groups)).astype(np.int32)
+    col_terms = rng.integers(-10**6, 10**6, C).astype(np.float64)
+    zw = rng.integers(0, 128, C).astype(np.float64)
+    scale = rng.uniform(1e-5, 1e-2, C)
+    return acc, x_sums, col_terms, zw, scale
+
+
+def _epilogue_reference(acc, x_sums, col_terms, zw, scale):
+    """Plain Python: the exact integer sum, one product in float64, one rounding to float32."""
+    out = np.empty(acc.shape, np.float32)
+    for m, c in itertools.product(range(acc.shape[0]), range(acc.shape[1])):
+        exact = int(acc[m, c]) + int(col_terms[c]) - int(x_sums[m]) * int(zw[c])
+        out[m, c] = np.float32(float(exact) * float(scale[c]))
+    return out
+
+
+def test_scaled_sums_round_once_from_the_exact_integers():
+    acc, x_sums, col_terms, zw, scale = _epilogue_inputs(0, groups=2)
+    want = _epilogue_reference(acc, x_sums[:, 1], col_terms, zw, scale)
+    out = torch.zeros((acc.shape[0], 2 * acc.shape[1]), dtype=torch.float32)
+    view = out[:, 1::2]  # a strided destination, as a group's columns are
+    columns.scaled_sums(torch.tensor(acc), torch.tensor(x_sums)[:, 1], torch.tensor(col_terms), torch.tensor(zw),
+                        torch.tensor(scale), view)
+    assert np.array_equal(view.numpy(), want)
+    got = np.zeros_like(want)
+    columns._scaled_sums_cuda(acc, np.ascontiguousarray(x_sums[:, 1]), col_terms, zw, scale, got)
+    assert np.array_equal(got, want)
+    if not SIMULATOR and torch.cuda.is_available():
+        dev = [torch.tensor(v, device="cuda") for v in (acc, x_sums, col_terms, zw, scale)]
+        out = torch.zeros((acc.shape[0], 2 * acc.shape[1]), dtype=torch.float32, device="cuda")
+        columns.scaled_sums(dev[0], dev[1][:, 1], *dev[2:], out[:, 1::2])
+        assert np.array_equal(out[:, 1::2].cpu().numpy(), want)
+
+
+def test_scaled_rows_are_the_gradient_rows_rounded_once():
+    rng = np.random.default_rng(1)
+    n, C, H, W = 2, 35, 3, 10
+    grad = rng.standard_normal((n, C, H, W)).astype(np.float32)
+    scale = rng.uniform(1e-5, 1e-2, C)
+    want = np.empty((n * H * W, C), np.float32)
+    for b, c, h, w in itertools.product(range(n), range(C), range(H), range(W)):
+        want[(b * H + h) * W + w, c] = np.float32(float(grad[b, c, h, w]) * float(scale[c]))
+    channels_last = torch.tensor(grad).to(memory_format=torch.channels_last)
+    assert np.array_equal(columns.scaled_rows(channels_last, torch.tensor(scale)).numpy(), want)
+    assert np.array_equal(np.asarray(columns._scaled_rows_cuda(grad, scale)), want)
+    if not SIMULATOR and torch.cuda.is_available():
+        for g in (torch.tensor(grad, device="cuda"), channels_last.cuda()):
+            assert np.array_equal(columns.scaled_rows(g, torch.tensor(scale, device="cuda")).cpu().numpy(), want)

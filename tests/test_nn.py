@@ -107,10 +107,13 @@ def _models(kind):
 @pytest.mark.parametrize("kind", ["linear", "conv2d", "conv1d"])
 @pytest.mark.parametrize("bits,signed", [((7, 7), False), ((8, 8), True), ((8, 4), False), ((8, 4), True)])
 @pytest.mark.parametrize("weight_quant", ["per_tensor", "per_channel"])
-def test_lut_mode_with_an_exact_multiplier_is_exact_mode_bit_for_bit(kind, bits, signed, weight_quant):
+@pytest.mark.parametrize("gradient", ["ste", "window:2"])
+def test_lut_mode_with_an_exact_multiplier_is_exact_mode_bit_for_bit(kind, bits, signed, weight_quant, gradient):
+    """Whichever path the gradient takes a convolution along (straight-through: the separable
+    backward; window: `torch_bridge.lut_conv`, its zero-point terms and scale in one pass)."""
     model, x = _models(kind)
     exact = Multiplier(ProductLUT.exact(*bits, signed=signed))
-    approx = calibrate(approximate(model, exact, forward="lut", gradient="ste", weight_quant=weight_quant), [x])
+    approx = calibrate(approximate(model, exact, forward="lut", gradient=gradient, weight_quant=weight_quant), [x])
     lut_out = approx(x)
     qat_out = set_mode(approx, "exact")(x)
     assert torch.equal(lut_out, qat_out)
@@ -240,7 +243,9 @@ def test_exact_mode_is_exact_where_float32_sums_would_round(bits, signed, channe
     assert torch.equal(got, want)
     layer.set_mode("lut")
     assert torch.equal(layer(x), got)
-    layer.set_mode("exact")
+    layer.set_mode("lut", "window:2")  # 2-D tables: the zero-point terms and scale in one pass (`lut_conv`)
+    assert torch.equal(layer(x), got)
+    layer.set_mode("exact", "ste")
     g = torch.randn_like(got)
     got.backward(g)
     x2 = x.clone().requires_grad_()
@@ -447,6 +452,8 @@ def test_cuda_layers_equal_the_cpu_layers(forward, gradient):
     x_cpu, x_gpu = x.clone().requires_grad_(), x.cuda().requires_grad_()
     y_cpu, y_gpu = cpu.eval()(x_cpu), gpu.eval()(x_gpu)
     torch.testing.assert_close(y_gpu.cpu(), y_cpu, rtol=1e-5, atol=1e-5)
+    if forward != "htp":  # exact integer sums, one scaling in float64, one rounding: the same bits
+        assert torch.equal(y_gpu.cpu(), y_cpu)
     g = torch.randn_like(y_cpu)
     y_cpu.backward(g)
     y_gpu.backward(g.cuda())

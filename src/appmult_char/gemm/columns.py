@@ -1,6 +1,8 @@
 """Unfolded convolution operands for the table products of `torch_bridge.lut_conv` (needs
-torch): the integer codes of every input window as one int16 matrix, and the gradient of
-those columns folded back onto the input.
+torch): the integer codes of every input window as one int16 matrix, the gradient of
+those columns folded back onto the input, and the two passes between the products and a
+layer's float32 values (the zero-point terms and scale applied to the integer sums; the
+scale applied to the output gradient).
 
 Columns are tap-major within each group: the column of input channel ``c = g C_g + c_g``
 at kernel tap ``(i, j)`` is ``g (kh kw C_g) + (i kw + j) C_g + c_g``, and the weight is
@@ -21,7 +23,8 @@ from ..arrays import like
 from . import cuda_kernels, cuda_launch
 from .layers import conv_output_size
 
-__all__ = ["code_columns", "weight_columns", "fold_columns", "output_size", "windows"]
+__all__ = ["code_columns", "weight_columns", "fold_columns", "output_size", "windows", "scaled_sums",
+           "scaled_rows"]
 
 
 def output_size(size: tuple[int, int], geometry) -> tuple[int, int]:
@@ -92,3 +95,44 @@ def _fold_cuda(grad_cols, rows, shape, geometry, groups):
     cuda_launch.launch(cuda_kernels.fold_kernel(kernel, stride, dilation), grid, (32, 8), 0, ws, cols, r, out,
                        *map(np.int64, scalars))
     return like(out, grad_cols)
+
+
+def scaled_sums(acc: torch.Tensor, x_sums: torch.Tensor, col_terms: torch.Tensor, zw: torch.Tensor,
+                scale: torch.Tensor, out: torch.Tensor) -> None:
+    """Fill `out` ``(M, C)`` (any strides) with ``(acc + col_terms - x_sums zw) scale`` of
+    integer sums ``acc (M, C)``, window code sums ``x_sums (M,)`` and float64 ``col_terms``,
+    ``zw``, ``scale (C,)``: the integer terms exact in float64, the product rounded to
+    float64 and then to `out`'s dtype, as ``(sums * scale).to(dtype)`` rounds. CUDA
+    tensors: one kernel (`cuda_kernels.epilogue_kernel`); CPU: float64 tensor passes."""
+    if out.is_cuda:
+        _scaled_sums_cuda(acc, x_sums, col_terms, zw, scale, out)
+    else:
+        out.copy_(torch.addcmul(col_terms, x_sums[:, None].to(torch.float64), zw, value=-1).add_(acc).mul_(scale))
+
+
+def _scaled_sums_cuda(acc, x_sums, col_terms, zw, scale, out) -> None:
+    """`scaled_sums` on the GPU, for torch CUDA tensors or NumPy arrays (the simulator)."""
+    grid = ((out.shape[1] + 31) // 32, min((out.shape[0] + 7) // 8, 65535), 1)
+    cuda_launch.launch(cuda_kernels.epilogue_kernel(), grid, (32, 8), 0, cuda_launch.Workspace(out), acc, x_sums,
+                       col_terms, zw, scale, out)
+
+
+def scaled_rows(grad: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """float32 rows ``(n H W, C)`` of ``grad * scale`` for a gradient ``(n, C, H, W)`` of any
+    strides and float64 ``scale (C,)``: the product in float64, rounded once (what the
+    gradient of ``(sums * scale).to(float32)`` passes to ``sums``, laid out as the
+    products' rows). CUDA tensors: one kernel (`cuda_kernels.scaled_rows_kernel`)."""
+    if grad.is_cuda:
+        return _scaled_rows_cuda(grad, scale)
+    y = grad.to(torch.float64) * scale.reshape(1, -1, 1, 1)
+    return y.permute(0, 2, 3, 1).to(torch.float32, memory_format=torch.contiguous_format).reshape(-1, grad.shape[1])
+
+
+def _scaled_rows_cuda(grad, scale):
+    """`scaled_rows` on the GPU, for torch CUDA tensors or NumPy arrays (the simulator)."""
+    n, C, H, W = grad.shape
+    ws = cuda_launch.Workspace(grad)
+    out = ws.empty((n * H * W, C), np.float32)
+    grid = (((C + 31) // 32) * ((W + 7) // 8), H, n)
+    cuda_launch.launch(cuda_kernels.scaled_rows_kernel(), grid, (32, 8), 0, ws, grad, scale, out)
+    return like(out, grad)

@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["forward_kernel", "forward_plan", "backward_kernel", "backward_plan", "reduction_lanes", "sum_kernel", "transpose_kernel", "forward_config",
-           "fold_kernel", "FWD_CONFIG", "BWD_CONFIG", "MIN_CHUNK", "MIN_FWD_CHUNK", "THREADS"]
+           "fold_kernel", "epilogue_kernel", "scaled_rows_kernel", "FWD_CONFIG", "BWD_CONFIG", "MIN_CHUNK", "MIN_FWD_CHUNK", "THREADS"]
 
 THREADS = (32, 8)  # transpose blocks
 _BK = 32  # forward k chunk
@@ -454,6 +454,48 @@ def fold_kernel(kernel: tuple, stride: tuple, dilation: tuple):
     if key not in _CACHE:
         _CACHE[key] = _compile(_fold_source(kernel, stride, dilation), "fold")
     return _CACHE[key]
+
+
+_EPILOGUE = '''
+def kernel(acc, x_sums, col_terms, zw, scale, out):
+    c = cuda.blockIdx.x * 32 + cuda.threadIdx.x
+    if c < out.shape[1]:
+        for m in range(cuda.blockIdx.y * 8 + cuda.threadIdx.y, out.shape[0], cuda.gridDim.y * 8):
+            v = float64(acc[m, c]) + col_terms[c] - float64(x_sums[m]) * zw[c]
+            out[m, c] = v * scale[c]
+'''
+
+_SCALED_ROWS = '''
+def kernel(grad, scale, out):
+    b = cuda.blockIdx.z
+    h = cuda.blockIdx.y
+    C = grad.shape[1]
+    W = grad.shape[3]
+    tiles_c = (C + 31) // 32
+    c = (cuda.blockIdx.x % tiles_c) * 32 + cuda.threadIdx.x
+    w = (cuda.blockIdx.x // tiles_c) * 8 + cuda.threadIdx.y
+    if c < C and w < W:
+        out[(b * grad.shape[2] + h) * W + w, c] = float64(grad[b, c, h, w]) * scale[c]
+'''
+
+
+def epilogue_kernel():
+    """``out[m, c] = (acc[m, c] + col_terms[c] - x_sums[m] zw[c]) scale[c]`` in float64,
+    stored in `out`'s dtype (one rounding): integer sums of the LUT GEMM to a layer's
+    scaled output; blocks of 32 columns x 8 rows, x along the columns, the rows looped over
+    in steps of the grid."""
+    if "epilogue" not in _CACHE:
+        _CACHE["epilogue"] = _compile(_EPILOGUE, "epilogue")
+    return _CACHE["epilogue"]
+
+
+def scaled_rows_kernel():
+    """``out[(b H + h) W + w, c] = grad[b, c, h, w] scale[c]`` in float64, stored in
+    `out`'s dtype: an ``(n, C, H, W)`` gradient of any strides as scaled rows; blocks of 32
+    channels x 8 pixels of one image row (grid: channel and pixel tiles, H, n)."""
+    if "scaled_rows" not in _CACHE:
+        _CACHE["scaled_rows"] = _compile(_SCALED_ROWS, "scaled rows")
+    return _CACHE["scaled_rows"]
 
 
 def sum_kernel():

@@ -159,33 +159,43 @@ def _pairs(flat: list[int]) -> tuple:
     return tuple((flat[i], flat[i + 1]) for i in range(0, 8, 2))
 
 
-def _conv_forward(cx, wq, zx, zw, gemm: LutGemm, geometry, groups: int, value):
-    """``(sums, columns, weight columns)``: the float64 sums ``(n, C, Ho, Wo)`` (`value`
-    when given, else from the LUT GEMM) and the int16 operands the backward pass takes."""
+def _conv_forward(cx, wq, zx, zw, gemm: LutGemm, geometry, groups: int, value, scale):
+    """``(sums, columns, weight columns)``: the sums ``(n, C, Ho, Wo)`` (`value` when given,
+    else from the LUT GEMM) as float64, or with `scale` as float32 ``sums * scale`` rounded
+    once; and the int16 operands the backward pass takes."""
     cols, x_sums = columns.code_columns(cx, zx, geometry, groups)
     w16 = columns.weight_columns(wq)
+    ho, wo = columns.output_size(tuple(cx.shape[2:]), geometry)
     if value is None:
         C, K = w16.shape
         per, z = C // groups, zx.reshape(()).to(torch.float64)
         zws = zw.reshape(-1).to(torch.float64).expand(C)
-        w_sums = w16.sum(1, dtype=torch.int32)
-        parts = []
-        for g in range(groups):  # sum f - z_w sum q_x - z_x sum q_w + K z_x z_w: integers, exact in float64
+        col_terms = K * z * zws - z * w16.sum(1, dtype=torch.int32)  # sum f - z_w sum q_x - z_x sum q_w + K z_x z_w
+        out = cx.new_empty((len(cx) * ho * wo, C), dtype=torch.float64 if scale is None else torch.float32)
+        for g in range(groups):
             o = slice(g * per, (g + 1) * per)
             acc = _tensor(gemm.forward(cols[:, g * K:(g + 1) * K], w16[o].t()), cx)
-            sums = torch.addcmul(K * z * zws[o] - z * w_sums[o], x_sums[:, g:g + 1].to(torch.float64), zws[o], value=-1)
-            parts.append(sums.add_(acc))
-        ho, wo = columns.output_size(tuple(cx.shape[2:]), geometry)
-        value = (torch.cat(parts, 1) if groups > 1 else parts[0]).reshape(len(cx), ho, wo, C).permute(0, 3, 1, 2)
+            if scale is None:  # integers, exact in float64
+                torch.addcmul(col_terms[o], x_sums[:, g:g + 1].to(torch.float64), zws[o], value=-1, out=out[:, o])
+                out[:, o] += acc
+            else:
+                columns.scaled_sums(acc, x_sums[:, g], col_terms[o], zws[o].contiguous(), scale[o], out[:, o])
+        value = out.reshape(len(cx), ho, wo, C).permute(0, 3, 1, 2)
+    elif scale is not None:
+        value = (value * scale.reshape(1, -1, 1, 1)).to(torch.float32)
     return value, cols, w16
 
 
-def _conv_backward(cols, w16, zx, zw, grad, gemm: LutGemm, geometry, groups: int, shape, need_input: bool):
-    """``(grad_cx, grad_wq)`` (float32; ``grad_cx`` None unless `need_input`) of the sums'
-    gradient `grad` ``(n, C, Ho, Wo)``: the table products, less the zero-point terms'
-    ``z_w`` (per output row, folded in with the columns) and ``z_x`` (per weight)."""
+def _conv_backward(cols, w16, zx, zw, grad, gemm: LutGemm, geometry, groups: int, shape, need_input: bool, scale):
+    """``(grad_cx, grad_wq)`` (float32; ``grad_cx`` None unless `need_input`) of the gradient
+    `grad` ``(n, C, Ho, Wo)`` of the sums (of ``sums * scale`` when `scale` is given): the
+    table products, less the zero-point terms' ``z_w`` (per output row, folded in with the
+    columns) and ``z_x`` (per weight)."""
     C, K = w16.shape
-    G = grad.detach().permute(0, 2, 3, 1).to(torch.float32, memory_format=torch.contiguous_format).reshape(-1, C)
+    if scale is None:
+        G = grad.detach().permute(0, 2, 3, 1).to(torch.float32, memory_format=torch.contiguous_format).reshape(-1, C)
+    else:
+        G = columns.scaled_rows(grad.detach(), scale)
     per, z = C // groups, zx.reshape(()).to(torch.float32)
     zws = zw.reshape(-1).to(torch.float32).expand(C)
     grad_cols, rows, grad_w = [], [], []
@@ -206,43 +216,46 @@ def _conv_backward(cols, w16, zx, zw, grad, gemm: LutGemm, geometry, groups: int
 
 @torch.library.custom_op("appmult_char::lut_conv", mutates_args=())
 def _conv_op(cx: torch.Tensor, wq: torch.Tensor, zx: torch.Tensor, zw: torch.Tensor, gemm_key: int,
-             geometry: list[int], groups: int, value: Optional[torch.Tensor]) -> torch.Tensor:
-    """The sums of `lut_conv` (a fresh contiguous tensor: an operator's output aliases nothing)."""
-    out = _conv_forward(cx, wq, zx, zw, _GEMMS[gemm_key], _pairs(geometry), groups, value)[0]
-    return out.clone() if value is not None else out.contiguous()
+             geometry: list[int], groups: int, value: Optional[torch.Tensor],
+             scale: Optional[torch.Tensor]) -> torch.Tensor:
+    """The result of `lut_conv` (a fresh contiguous tensor: an operator's output aliases nothing)."""
+    out = _conv_forward(cx, wq, zx, zw, _GEMMS[gemm_key], _pairs(geometry), groups, value, scale)[0]
+    return out.clone() if value is not None and scale is None else out.contiguous()
 
 
 @_conv_op.register_fake
-def _(cx, wq, zx, zw, gemm_key, geometry, groups, value):
+def _(cx, wq, zx, zw, gemm_key, geometry, groups, value, scale):
     ho, wo = columns.output_size(tuple(cx.shape[2:]), _pairs(geometry))
-    return cx.new_empty((cx.shape[0], wq.shape[0], ho, wo), dtype=torch.float64)
+    dtype = torch.float64 if scale is None else torch.float32
+    return cx.new_empty((cx.shape[0], wq.shape[0], ho, wo), dtype=dtype)
 
 
 @torch.library.custom_op("appmult_char::lut_conv_backward", mutates_args=())
-def _conv_backward_op(cx: torch.Tensor, wq: torch.Tensor, zx: torch.Tensor, zw: torch.Tensor, grad: torch.Tensor,
-                      gemm_key: int, geometry: list[int], groups: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _conv_backward_op(cx: torch.Tensor, wq: torch.Tensor, zx: torch.Tensor, zw: torch.Tensor,
+                      scale: Optional[torch.Tensor], grad: torch.Tensor, gemm_key: int, geometry: list[int],
+                      groups: int) -> tuple[torch.Tensor, torch.Tensor]:
     """`lut_conv`'s ``(grad_cx, grad_wq)``; the int16 operands made again from the inputs."""
     pairs = _pairs(geometry)
     cols, _ = columns.code_columns(cx, zx, pairs, groups)
     grad_x, grad_w = _conv_backward(cols, columns.weight_columns(wq), zx, zw, grad, _GEMMS[gemm_key], pairs, groups,
-                                    tuple(cx.shape), True)
+                                    tuple(cx.shape), True, scale)
     return grad_x.to(cx.dtype), grad_w.to(wq.dtype)
 
 
 @_conv_backward_op.register_fake
-def _(cx, wq, zx, zw, grad, gemm_key, geometry, groups):
+def _(cx, wq, zx, zw, scale, grad, gemm_key, geometry, groups):
     return torch.empty_like(cx), torch.empty_like(wq)
 
 
 def _conv_setup_context(ctx, inputs, output):
-    cx, wq, zx, zw, gemm_key, geometry, groups, _ = inputs
-    ctx.save_for_backward(cx, wq, zx, zw)
+    cx, wq, zx, zw, gemm_key, geometry, groups, _, scale = inputs
+    ctx.save_for_backward(cx, wq, zx, zw, scale)
     ctx.args = (gemm_key, geometry, groups)
 
 
 def _conv_autograd_backward(ctx, grad):
     grad_x, grad_w = _conv_backward_op(*ctx.saved_tensors, grad, *ctx.args)
-    return grad_x, grad_w, None, None, None, None, None, None
+    return grad_x, grad_w, None, None, None, None, None, None, None
 
 
 _conv_op.register_autograd(_conv_autograd_backward, setup_context=_conv_setup_context)
@@ -253,30 +266,40 @@ class _EagerLutConv(torch.autograd.Function):
     backward pass."""
 
     @staticmethod
-    def forward(ctx, cx, wq, zx, zw, gemm_key, geometry, groups, value):
-        out, cols, w16 = _conv_forward(cx, wq, zx, zw, _GEMMS[gemm_key], geometry, groups, value)
-        ctx.save_for_backward(cols, w16, zx, zw)
+    def forward(ctx, cx, wq, zx, zw, gemm_key, geometry, groups, value, scale):
+        out, cols, w16 = _conv_forward(cx, wq, zx, zw, _GEMMS[gemm_key], geometry, groups, value, scale)
+        ctx.save_for_backward(cols, w16, zx, zw, scale)
         ctx.args = (gemm_key, geometry, groups, tuple(cx.shape), cx.dtype, wq.dtype)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         gemm_key, geometry, groups, shape, x_dtype, w_dtype = ctx.args
-        grad_x, grad_w = _conv_backward(*ctx.saved_tensors, grad, _GEMMS[gemm_key], geometry, groups, shape,
-                                        ctx.needs_input_grad[0])
-        return (None if grad_x is None else grad_x.to(x_dtype)), grad_w.to(w_dtype), None, None, None, None, None, None
+        cols, w16, zx, zw, scale = ctx.saved_tensors
+        grad_x, grad_w = _conv_backward(cols, w16, zx, zw, grad, _GEMMS[gemm_key], geometry, groups, shape,
+                                        ctx.needs_input_grad[0], scale)
+        return ((None if grad_x is None else grad_x.to(x_dtype)), grad_w.to(w_dtype),
+                None, None, None, None, None, None, None)
 
 
 def lut_conv(cx: "torch.Tensor", wq: "torch.Tensor", zx: "torch.Tensor", zw: "torch.Tensor", gemm: LutGemm,
-             geometry, groups: int = 1, value: "torch.Tensor | None" = None) -> "torch.Tensor":
+             geometry, groups: int = 1, value: "torch.Tensor | None" = None,
+             scale: "torch.Tensor | None" = None) -> "torch.Tensor":
     """Differentiable float64 sums ``(n, C, Ho, Wo)`` of a convolution in the affine form,
     ``sum f(q_x, q_w) - z_w sum q_x - z_x sum q_w + K z_x z_w`` over each output's taps, of
     centred input codes ``cx = q_x - z_x`` ``(n, C_in, H, W)`` (padding holds ``z_x``) and
     weight codes ``wq (C, C_in / groups, kh, kw)`` with zero points `zx` (one) and `zw` (one,
     or one per output channel), through `gemm` (2-D gradient tables); `geometry` is
     ``(kernel, stride, padding, dilation)`` pairs. `value`, when given, is the forward
-    result computed another way (a surrogate) whose gradient still goes through the tables."""
+    result computed another way (a surrogate) whose gradient still goes through the tables.
+    With `scale` (float64, one per output channel, a constant: no gradient reaches it), the
+    result is float32 ``sums * scale`` rounded once, as ``(sums * scale).to(torch.float32)``
+    rounds, with the zero-point terms and the scale applied in one pass over the LUT GEMM's
+    integer sums (on the GPU, one kernel) and the gradient scaled in one pass."""
+    if scale is not None:
+        scale = scale.detach().to(torch.float64).reshape(-1).expand(wq.shape[0]).contiguous()
     if torch.compiler.is_compiling():
         flat = [int(v) for pair in geometry for v in pair]
-        return _conv_op(cx, wq, zx, zw, register(gemm), flat, groups, value)
-    return _EagerLutConv.apply(cx, wq, zx, zw, register(gemm), tuple(tuple(p) for p in geometry), groups, value)
+        return _conv_op(cx, wq, zx, zw, register(gemm), flat, groups, value, scale)
+    return _EagerLutConv.apply(cx, wq, zx, zw, register(gemm), tuple(tuple(p) for p in geometry), groups, value,
+                               scale)

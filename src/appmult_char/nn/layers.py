@@ -435,12 +435,17 @@ class _ApproxConv(ApproxLayer):
             with torch.no_grad():
                 value = self._mode_sums(cx, zx, wq, zw, *geometry[1:])
         gemm = self.multiplier.gemm(self.gradient, cx.device.type)
-        acc = lut_conv(cx, wq, zx, zw, gemm, geometry, self.groups, value)
-        return self._scaled(acc, sx, sw, cx.dtype)
+        scale = sx * sw.reshape(-1)
+        if cx.dtype != torch.float32 or scale.requires_grad:  # float64 layers, learned clipping: the general form
+            return self._scaled(lut_conv(cx, wq, zx, zw, gemm, geometry, self.groups, value), sx, sw, cx.dtype)
+        return self._biased(lut_conv(cx, wq, zx, zw, gemm, geometry, self.groups, value, scale))  # `_scaled`'s bits
 
     def _scaled(self, acc, sx, sw, dtype) -> torch.Tensor:
         """``s_x s_w acc + bias`` of a convolution's sums ``acc (n, C, H, W)``, in `dtype`."""
-        y = (acc * (sx * sw.reshape(1, -1, 1, 1))).to(dtype)
+        return self._biased((acc * (sx * sw.reshape(1, -1, 1, 1))).to(dtype))
+
+    def _biased(self, y: torch.Tensor) -> torch.Tensor:
+        """``y + bias`` of a convolution's scaled output ``y (n, C, H, W)``, watched."""
         return self._watched(y if self.bias is None else y + self.bias.reshape(1, -1, 1, 1))
 
     def _weight2d_form(self) -> torch.Tensor:
