@@ -34,9 +34,9 @@ def main() -> None:
     parser.add_argument("--shapes", default="131072,576,64;32768,1152,128;8192,2304,256")
     args = parser.parse_args()
     if args.table == "uint16":
-        cuda_backend.FLOAT_TABLE_BITS = 0
+        cuda_backend.FLOAT_TABLE_BITS.update(ga=0, gbT=0)
     elif args.table == "float32":
-        cuda_backend.FLOAT_TABLE_BITS = 16
+        cuda_backend.FLOAT_TABLE_BITS.update(ga=16, gbT=16)
     bits = args.bits
     impl = Multiplier(simulate(multiplier(bits, bits, False, bits - 2))).gemm("window:4", "cuda").impl
     tables = impl.device_tables()

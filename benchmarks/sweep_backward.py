@@ -44,7 +44,7 @@ def main() -> None:
                         "a sweep of its own (default: cuda_kernels.reduction_lanes by reduction length)")
     args = parser.parse_args()
     if args.table:
-        cuda_backend.FLOAT_TABLE_BITS = 16 if args.table == "float32" else 0
+        cuda_backend.FLOAT_TABLE_BITS.update(dict.fromkeys(("ga", "gbT"), 16 if args.table == "float32" else 0))
     bits = args.bits
     key = 14 if 2 * bits <= 14 else 16
     impl = Multiplier(simulate(multiplier(bits, bits, False, bits - 2))).gemm("window:4", "cuda").impl

@@ -125,6 +125,7 @@ def _epilogue_reference(acc, x_sums, col_terms, zw, scale):
 
 
 def test_scaled_sums_round_once_from_the_exact_integers():
+    """On the CPU, under the simulator (NumPy arrays) and on a GPU (torch tensors)."""
     acc, x_sums, col_terms, zw, scale = _epilogue_inputs(0, groups=2)
     want = _epilogue_reference(acc, x_sums[:, 1], col_terms, zw, scale)
     out = torch.zeros((acc.shape[0], 2 * acc.shape[1]), dtype=torch.float32)
@@ -132,10 +133,11 @@ def test_scaled_sums_round_once_from_the_exact_integers():
     columns.scaled_sums(torch.tensor(acc), torch.tensor(x_sums)[:, 1], torch.tensor(col_terms), torch.tensor(zw),
                         torch.tensor(scale), view)
     assert np.array_equal(view.numpy(), want)
-    got = np.zeros_like(want)
-    columns._scaled_sums_cuda(acc, np.ascontiguousarray(x_sums[:, 1]), col_terms, zw, scale, got)
-    assert np.array_equal(got, want)
-    if not SIMULATOR and torch.cuda.is_available():
+    if SIMULATOR:  # the kernel on NumPy arrays
+        got = np.zeros_like(want)
+        columns._scaled_sums_cuda(acc, np.ascontiguousarray(x_sums[:, 1]), col_terms, zw, scale, got)
+        assert np.array_equal(got, want)
+    elif torch.cuda.is_available():
         dev = [torch.tensor(v, device="cuda") for v in (acc, x_sums, col_terms, zw, scale)]
         out = torch.zeros((acc.shape[0], 2 * acc.shape[1]), dtype=torch.float32, device="cuda")
         columns.scaled_sums(dev[0], dev[1][:, 1], *dev[2:], out[:, 1::2])
@@ -152,7 +154,8 @@ def test_scaled_rows_are_the_gradient_rows_rounded_once():
         want[(b * H + h) * W + w, c] = np.float32(float(grad[b, c, h, w]) * float(scale[c]))
     channels_last = torch.tensor(grad).to(memory_format=torch.channels_last)
     assert np.array_equal(columns.scaled_rows(channels_last, torch.tensor(scale)).numpy(), want)
-    assert np.array_equal(np.asarray(columns._scaled_rows_cuda(grad, scale)), want)
-    if not SIMULATOR and torch.cuda.is_available():
+    if SIMULATOR:  # the kernel on NumPy arrays
+        assert np.array_equal(np.asarray(columns._scaled_rows_cuda(grad, scale)), want)
+    elif torch.cuda.is_available():
         for g in (torch.tensor(grad, device="cuda"), channels_last.cuda()):
             assert np.array_equal(columns.scaled_rows(g, torch.tensor(scale, device="cuda")).cpu().numpy(), want)

@@ -177,6 +177,25 @@ def test_cuda_backward_split_reductions_and_tile_loops(monkeypatch):
     np.testing.assert_allclose(gB, cB, rtol=1e-5, atol=1e-3)
 
 
+@pytest.mark.parametrize("ga_bits,gbt_bits", [(0, 14), (14, 0)])
+def test_cuda_backward_with_a_table_in_each_format(monkeypatch, ga_bits, gbt_bits):
+    """One table as float32 and the other as biased 16-bit codes (`FLOAT_TABLE_BITS` by
+    table): each product reads its own table's format."""
+    from appmult_char.gemm import cuda as cuda_backend
+
+    monkeypatch.setattr(cuda_backend, "FLOAT_TABLE_BITS", {"ga": ga_bits, "gbT": gbt_bits})
+    rng = np.random.default_rng(ga_bits)
+    lut = ProductLUT(np.multiply.outer(np.arange(16), np.arange(8)) + rng.integers(-3, 4, (16, 8)), 4, 3)
+    tables = window(lut, 2)
+    A, B = rng.integers(0, 16, (40, 9)), rng.integers(0, 8, (9, 6))
+    G = rng.standard_normal((40, 6)).astype(np.float32)
+    gemm = LutGemm(lut, tables, backend="cuda")
+    assert gemm.impl.device_tables()["kind"] == {"ga": "uint16" if ga_bits == 0 else "float32",
+                                                 "gbT": "uint16" if gbt_bits == 0 else "float32"}
+    for got, want in zip(gemm.backward(A, B, G), LutGemm(lut, tables).backward(A, B, G)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+
+
 @pytest.mark.parametrize("config,lanes", [((8, 4, 2, 255), 32), ((4, 4, 2, 255), 32), ((2, 2, 2, 255), 16),
                                           ((4, 4, 1, 255), 8), ((2, 4, 4, 255, 2, 2), 32), ((4, 2, 2, 255, 2, 3), 8)])
 def test_cuda_backward_reduction_layouts(monkeypatch, config, lanes):

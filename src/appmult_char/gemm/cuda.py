@@ -21,9 +21,10 @@ __all__ = ["CudaGemm", "MAX_GPU_TABLE_BITS"]
 
 #: The GPU kernels keep tables of up to 2^16 16-bit entries (8x8-bit operands) in shared memory.
 MAX_GPU_TABLE_BITS = 16
-#: 2-D gradient tables of up to 2^FLOAT_TABLE_BITS entries sit in shared memory as float32,
-#: larger ones as 16-bit fixed-point codes.
-FLOAT_TABLE_BITS = 14
+#: 2-D gradient tables of up to 2^FLOAT_TABLE_BITS[name] entries sit in shared memory as
+#: float32, larger ones as 16-bit fixed-point codes; by table: ``ga`` (input gradients),
+#: ``gbT`` (weight gradients).
+FLOAT_TABLE_BITS = {"ga": 14, "gbT": 14}
 
 
 class CudaGemm:
@@ -49,7 +50,8 @@ class CudaGemm:
 
     def device_tables(self) -> dict:
         """The LUT as packed 16-bit entries (``lut32``, ``lut_dtype``) and, for 2-D
-        backward, the gradient tables (``ga``, ``gbT``, ``kind``), on the device."""
+        backward, the gradient tables (``ga``, ``gbT``, and their formats by name,
+        ``kind``), on the device."""
         t = self._tables
         if "lut32" not in t:
             cuda = cuda_module("cpu")
@@ -61,13 +63,14 @@ class CudaGemm:
             t["lut_dtype"] = lut16.dtype
         if "ga" not in t and not self.gemm.one_dimensional:
             cuda = cuda_module("cpu")
-            kind = "float32" if self.gemm.a_bits + self.gemm.b_bits <= FLOAT_TABLE_BITS else "uint16"
             qa, qb = self.gemm.fixed_point_tables()
+            t["kind"] = {}
             for name, q in (("ga", qa), ("gbT", np.ascontiguousarray(qb.T))):
+                kind = "float32" if self.gemm.a_bits + self.gemm.b_bits <= FLOAT_TABLE_BITS[name] else "uint16"
                 flat = q.ravel()
                 table = flat.astype(np.float32) if kind == "float32" else (flat.astype(np.int32) + 32768).astype(np.uint16)
                 t[name] = cuda_launch.lasting(cuda.to_device(table))
-            t["kind"] = kind
+                t["kind"][name] = kind
         return t
 
     def _resident(self, nbytes: int, threads: int, registers: int) -> int:
@@ -132,8 +135,10 @@ class CudaGemm:
         if tuple(V.shape[1:]) != (Q, L) or F.shape[1] != P:
             raise ValueError(f"table product of X {tuple(X.shape)}, F {tuple(F.shape)}, V {tuple(V.shape)}: "
                              "want X (z, P, L), F (z, P, Q), V (z, Q, L)")
-        key = ("bwd", batch, P, L, Q, stride, f_mask, v_mask)
-        plan = self._plans.get(key) or self._plans.setdefault(key, self._table_plan(batch, P, L, Q, stride, f_mask, v_mask))
+        kind = "float32" if cuda_launch.numpy_dtype(table) == np.float32 else "uint16"
+        key = ("bwd", batch, P, L, Q, stride, f_mask, v_mask, kind)
+        plan = self._plans.get(key) or self._plans.setdefault(key, self._table_plan(batch, P, L, Q, stride, f_mask, v_mask,
+                                                                                   kind))
         kernel, grid, threads, nbytes, splits, scalars = plan
         out = ws.empty((batch, P, Q), np.float32)
         part = out if splits == 1 else ws.empty((batch * splits, P, Q), np.float32)
@@ -144,9 +149,10 @@ class CudaGemm:
                                np.int64(splits), out)
         return out
 
-    def _table_plan(self, batch: int, P: int, L: int, Q: int, stride: int, f_mask: int, v_mask: int) -> tuple:
-        """(kernel, grid, block, shared bytes, splits, scalar arguments) of a `_table_gemm`."""
-        kind = self._tables["kind"]
+    def _table_plan(self, batch: int, P: int, L: int, Q: int, stride: int, f_mask: int, v_mask: int,
+                    kind: str) -> tuple:
+        """(kernel, grid, block, shared bytes, splits, scalar arguments) of a `_table_gemm`
+        with a table of `kind` (``"float32"`` or ``"uint16"``)."""
         kernel, (bp, bq), threads, regs = cuda_kernels.backward_kernel(kind, self.gemm.a_bits + self.gemm.b_bits,
                                                                        cuda_kernels.reduction_lanes(L))
         nbytes = (1 << (self.gemm.a_bits + self.gemm.b_bits)) * (4 if kind == "float32" else 2)
