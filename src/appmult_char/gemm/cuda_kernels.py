@@ -15,9 +15,9 @@ Backward, ``out[z,p,q] = scale * sum_l X[z,p,l] * T[F[z,p,q] * stride + V[z,q,l]
 warp owns a small output tile (`BWD_CONFIG`) and its 32 lanes split the reduction index ``l`` (again one
 table row per lookup instruction), finishing with a recursive-halving warp reduction
 (`_butterfly`: n-1 shuffles for n outputs instead of n·log2(32), each lane ending with
-the sums of n/32 outputs). The table is
-float32 in shared memory when it fits (7-bit), else 16-bit codes biased by 32768 (8-bit),
-turned into floats with an exponent trick instead of a quarter-rate conversion. One wave
+the sums of n/32 outputs). The table sits in shared memory as float32 or as 16-bit codes
+biased by 32768 (`cuda.FLOAT_TABLE_BITS` chooses per table), the codes turned into floats
+with an exponent trick instead of a quarter-rate conversion. One wave
 of blocks loops over the output tiles, so the table is loaded once per block rather than
 once per tile (input gradients of convolutions have ~10^5 tiles, each a sum over only
 64–512 output channels); when the tiles cannot fill the GPU (weight gradients: few
