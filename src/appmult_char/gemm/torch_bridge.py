@@ -12,7 +12,8 @@ are on — CUDA tensors go to the CUDA kernels without a host round trip when
 GEMM of one int16 unfolded copy of the codes (`columns.code_columns`), the gradients from
 the table products of those codes and the input gradient folded back in one pass
 (`columns.fold_columns`): no float copy of the unfolded input, no unfolded float gradient
-beyond the kernels' own output.
+beyond the kernels' own output. Given the layer's scale, it returns the scaled float32
+output directly (`columns.scaled_sums`, `columns.scaled_rows`: one pass each way).
 
 Forward and backward are registered as the custom operators ``appmult_char::lut_gemm``,
 ``appmult_char::lut_gemm_backward``, ``appmult_char::lut_conv`` and
