@@ -216,6 +216,11 @@ def _fwd_source(lut_t: str, acc_t: str, tm: int, tn: int, ty: int) -> str:
                        macs=macs, store="\n".join(store))
 
 
+def _bwd_tile(tp: int, tq: int, warps: int, lanes: int, wq: int) -> tuple[int, int]:
+    """(rows, columns) of a backward block's output tile."""
+    return (warps // wq) * tp, wq * tq * (32 // lanes)
+
+
 def _bwd_source(tab_t: str, simulator: bool, tp: int, tq: int, warps: int, lanes: int = 32, wq: int = 1,
                 unroll: int = 1) -> str:
     """Backward kernel source: `warps` warps per block, `wq` of them side by side along the
@@ -225,7 +230,7 @@ def _bwd_source(tab_t: str, simulator: bool, tp: int, tq: int, warps: int, lanes
     loop iteration (their loads issued before their lookups); blocks loop over tiles, and
     over one chunk of the reduction index."""
     gq = tq * (32 // lanes)
-    bp, bq = (warps // wq) * tp, wq * gq
+    bp, bq = _bwd_tile(tp, tq, warps, lanes, wq)
     base_init = [f"        pr{r} = min(p0 + {r}, P - 1)" for r in range(tp)]
     base_init += [f"        qc{c} = min(q0 + {c}, Q - 1)" for c in range(tq)]
     for r in range(tp):
@@ -333,16 +338,22 @@ def _compile(source: str, name: str, **options):
     return cuda.jit(**options)(namespace["kernel"])
 
 
+def _cached(key: tuple, source, name: str, **options):
+    """The kernel compiled from ``source()`` (called only on the first request for `key`)."""
+    if key not in _CACHE:
+        _CACHE[key] = _compile(source(), name, **options)
+    return _CACHE[key]
+
+
 def forward_kernel(lut_dtype: np.dtype, acc_dtype: np.dtype, table_bits: int, columns: int):
     """The forward kernel for a 16-bit LUT type (int16/uint16), int32/int64 accumulators,
     a LUT of 2^table_bits entries and `columns` output columns; returns
     (kernel, (tile rows, tile columns), threads, register cap)."""
     tm, tn, ty, regs = forward_config(table_bits, columns)
-    key = ("fwd", lut_dtype, acc_dtype, tm, tn, ty, regs)
-    if key not in _CACHE:
-        source = _fwd_source(np.dtype(lut_dtype).name, np.dtype(acc_dtype).name, tm, tn, ty)
-        _CACHE[key] = _compile(source, "forward", max_registers=regs)
-    return _CACHE[key], (ty * tm, 32 * tn), (32, ty), regs
+    kernel = _cached(("fwd", lut_dtype, acc_dtype, tm, tn, ty, regs),
+                     lambda: _fwd_source(np.dtype(lut_dtype).name, np.dtype(acc_dtype).name, tm, tn, ty), "forward",
+                     max_registers=regs)
+    return kernel, (ty * tm, 32 * tn), (32, ty), regs
 
 
 def reduction_lanes(length: int) -> int:
@@ -361,11 +372,10 @@ def backward_kernel(table_kind: str, table_bits: int, lanes: int = 32):
     tp, tq, warps, regs, wq, unroll = (*config, *(1, 1)[len(config) - 4:])
     if warps % wq:
         raise ValueError(f"backward configuration {config}: {warps} warps do not divide into {wq} columns")
-    key = ("bwd", table_kind, tp, tq, warps, regs, lanes, wq, unroll)
-    if key not in _CACHE:
-        source = _bwd_source(table_kind, bool(numba.config.ENABLE_CUDASIM), tp, tq, warps, lanes, wq, unroll)
-        _CACHE[key] = _compile(source, "backward", max_registers=regs)
-    return _CACHE[key], ((warps // wq) * tp, wq * tq * (32 // lanes)), (32, warps), regs
+    kernel = _cached(("bwd", table_kind, tp, tq, warps, regs, lanes, wq, unroll),
+                     lambda: _bwd_source(table_kind, bool(numba.config.ENABLE_CUDASIM), tp, tq, warps, lanes, wq,
+                                         unroll), "backward", max_registers=regs)
+    return kernel, _bwd_tile(tp, tq, warps, lanes, wq), (32, warps), regs
 
 
 _TRANSPOSE = '''
@@ -387,10 +397,8 @@ def kernel(x, out):
 
 def transpose_kernel(dtype: np.dtype):
     """``out[z, j, i] = x[z, i, j]`` through 32x32 shared-memory tiles (coalesced both ways)."""
-    key = ("transpose", np.dtype(dtype).name)
-    if key not in _CACHE:
-        _CACHE[key] = _compile(_TRANSPOSE.format(dtype=key[1]), "transpose")
-    return _CACHE[key]
+    name = np.dtype(dtype).name
+    return _cached(("transpose", name), lambda: _TRANSPOSE.format(dtype=name), "transpose")
 
 
 _FOLD = '''
@@ -450,10 +458,8 @@ def fold_kernel(kernel: tuple, stride: tuple, dilation: tuple):
     of ``cols[m, col] - rows[m, g]`` (``m`` the output position, ``col`` the column of
     channel ``c`` at that tap, ``g`` its group); 32 channels x 32 pixels of a row per
     block, read along the channels and written along the row through a shared-memory tile."""
-    key = ("fold", tuple(kernel), tuple(stride), tuple(dilation))
-    if key not in _CACHE:
-        _CACHE[key] = _compile(_fold_source(kernel, stride, dilation), "fold")
-    return _CACHE[key]
+    return _cached(("fold", tuple(kernel), tuple(stride), tuple(dilation)),
+                   lambda: _fold_source(kernel, stride, dilation), "fold")
 
 
 _EPILOGUE = '''
@@ -484,22 +490,16 @@ def epilogue_kernel():
     stored in `out`'s dtype (one rounding): integer sums of the LUT GEMM to a layer's
     scaled output; blocks of 32 columns x 8 rows, x along the columns, the rows looped over
     in steps of the grid."""
-    if "epilogue" not in _CACHE:
-        _CACHE["epilogue"] = _compile(_EPILOGUE, "epilogue")
-    return _CACHE["epilogue"]
+    return _cached(("epilogue",), lambda: _EPILOGUE, "epilogue")
 
 
 def scaled_rows_kernel():
     """``out[(b H + h) W + w, c] = grad[b, c, h, w] scale[c]`` in float64, stored in
     `out`'s dtype: an ``(n, C, H, W)`` gradient of any strides as scaled rows; blocks of 32
     channels x 8 pixels of one image row (grid: channel and pixel tiles, H, n)."""
-    if "scaled_rows" not in _CACHE:
-        _CACHE["scaled_rows"] = _compile(_SCALED_ROWS, "scaled rows")
-    return _CACHE["scaled_rows"]
+    return _cached(("scaled_rows",), lambda: _SCALED_ROWS, "scaled rows")
 
 
 def sum_kernel():
     """``out[z, p, q] = sum_s part[z * splits + s, p, q]`` (float32, in order of ``s``)."""
-    if "sum" not in _CACHE:
-        _CACHE["sum"] = _compile(_SUM, "sum")
-    return _CACHE["sum"]
+    return _cached(("sum",), lambda: _SUM, "sum")

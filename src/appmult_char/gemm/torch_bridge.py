@@ -170,17 +170,14 @@ def _conv_forward(cx, wq, zx, zw, gemm: LutGemm, geometry, groups: int, value, s
     if value is None:
         C, K = w16.shape
         per, z = C // groups, zx.reshape(()).to(torch.float64)
-        zws = zw.reshape(-1).to(torch.float64).expand(C)
+        zws = zw.reshape(-1).to(torch.float64).expand(C).contiguous()
         col_terms = K * z * zws - z * w16.sum(1, dtype=torch.int32)  # sum f - z_w sum q_x - z_x sum q_w + K z_x z_w
         out = cx.new_empty((len(cx) * ho * wo, C), dtype=torch.float64 if scale is None else torch.float32)
+        unit = torch.ones_like(zws) if scale is None else scale  # float64 sums: integers, times 1 exactly
         for g in range(groups):
             o = slice(g * per, (g + 1) * per)
             acc = _tensor(gemm.forward(cols[:, g * K:(g + 1) * K], w16[o].t()), cx)
-            if scale is None:  # integers, exact in float64
-                torch.addcmul(col_terms[o], x_sums[:, g:g + 1].to(torch.float64), zws[o], value=-1, out=out[:, o])
-                out[:, o] += acc
-            else:
-                columns.scaled_sums(acc, x_sums[:, g], col_terms[o], zws[o].contiguous(), scale[o], out[:, o])
+            columns.scaled_sums(acc, x_sums[:, g], col_terms[o], zws[o], unit[o], out[:, o])
         value = out.reshape(len(cx), ho, wo, C).permute(0, 3, 1, 2)
     elif scale is not None:
         value = (value * scale.reshape(1, -1, 1, 1)).to(torch.float32)
