@@ -114,7 +114,7 @@ def profile(base, x, y, name: str) -> None:
     table = prof.key_averages()
     print(table.table(sort_by="cpu_time_total", row_limit=12, max_name_column_width=40))
     if x.is_cuda:
-        print(table.table(sort_by="self_device_time_total", row_limit=25, max_name_column_width=50))
+        print(table.table(sort_by="self_device_time_total", row_limit=60, max_name_column_width=70))
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """`gemm.columns`: tap-major int16 columns of convolution codes and the fold of their
 gradient, against plain-Python loops over every output position, tap and channel; the
-CUDA fold kernel under Numba's simulator (NumPy arrays) or on the GPU (torch tensors)."""
+CUDA kernels under Numba's simulator (NumPy arrays) or on the GPU (torch tensors)."""
 
 from __future__ import annotations
 
@@ -39,23 +39,38 @@ def _taps(shape, geometry):
         yield m, col, g, b, g * per + cg, h, w
 
 
+@pytest.mark.parametrize("where", ["rows", "columns", "cuda"])
 @pytest.mark.parametrize("case", SHAPES)
-def test_code_columns_are_every_window_tap_major(case):
+def test_code_columns_are_every_window_tap_major(case, where):
+    """Row- and column-major columns on the CPU; the CUDA kernel (`columns_kernel`) on
+    NumPy arrays under the simulator, and `code_columns` on CUDA tensors on a GPU."""
     n, C, H, W, groups, *geometry = case
     rng = np.random.default_rng(C + H)
     zx = torch.tensor(3.0, dtype=torch.float64)
     q = rng.integers(-5, 60, (n, C, H, W))
-    cols, sums = columns.code_columns(torch.tensor(q, dtype=torch.float32) - 3.0, zx, geometry, groups)
+    cx = torch.tensor(q, dtype=torch.float32) - 3.0
+    sums = None
+    if where != "cuda":
+        cols, sums = columns.code_columns(cx, zx, geometry, groups, where == "columns")
+        assert (cols.t() if where == "columns" else cols).is_contiguous()
+    elif SIMULATOR:
+        cols = torch.tensor(np.asarray(columns._columns_cuda(cx.numpy(), np.array([3.0]), geometry, groups))).t()
+    elif torch.cuda.is_available():
+        cols, sums = (t.cpu() for t in columns.code_columns(cx.cuda(), zx.cuda(), geometry, groups))
+    else:
+        pytest.skip("no CUDA: neither the simulator nor a GPU")
     want_cols = {}
     want_sums = {}
     for m, col, g, b, c, h, w in _taps((n, C, H, W, groups), geometry):
         v = q[b, c, h, w] if 0 <= h < H and 0 <= w < W else 3  # the padding holds the zero point
         want_cols[m, col] = v
         want_sums[m, g] = want_sums.get((m, g), 0) + v
-    assert cols.dtype == torch.int16 and sums.dtype == torch.int32
+    assert cols.dtype == torch.int16
     assert cols.shape == (max(k[0] for k in want_cols) + 1, C * geometry[0][0] * geometry[0][1])
     assert all(cols[k].item() == v for k, v in want_cols.items())
-    assert all(sums[k].item() == v for k, v in want_sums.items())
+    if sums is not None:
+        assert sums.dtype == torch.int32
+        assert all(sums[k].item() == v for k, v in want_sums.items())
 
 
 def test_weight_columns_follow_the_column_order():

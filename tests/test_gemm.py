@@ -100,11 +100,22 @@ if not SIMULATOR:  # a real GPU: also shapes that are not multiples of any tile,
     CUDA_CASES += [(7, 7, False, (1, 257, 300, 129)), (8, 8, False, (1, 1000, 517, 999)), (8, 8, True, (3, 65, 129, 255))]
 
 
+def _column_major(A):
+    """`A` (z, M, K) with the same values, laid out as the transpose of a contiguous (z, K, M)."""
+    return np.swapaxes(np.ascontiguousarray(np.swapaxes(A, 1, 2)), 1, 2)
+
+
+@pytest.mark.parametrize("layout", ["rows", "columns"])
 @pytest.mark.parametrize("n,m,signed,shape", CUDA_CASES)
-def test_cuda_forward_and_backward(n, m, signed, shape):
+def test_cuda_forward_and_backward(n, m, signed, shape, layout):
+    """Exact products and gradients; ``A`` row-major, or column-major (read as it is laid
+    out, by the kernels' transposed-operand forms)."""
     Z, M, K, N = shape
     rng = np.random.default_rng(n * 100 + M)
     A = codes(rng, (Z, M, K), n, signed).astype(np.int8 if signed else np.uint8)
+    if layout == "columns":
+        A = _column_major(A)
+        assert not A.flags.c_contiguous
     B = codes(rng, (Z, K, N), m, signed).astype(np.int8 if signed else np.uint8)
     lut = ProductLUT.exact(n, m, signed)
     gpu, cpu = LutGemm(lut, backend="cuda"), LutGemm(lut)
@@ -119,11 +130,18 @@ def test_cuda_forward_and_backward(n, m, signed, shape):
     np.testing.assert_allclose(gA, exact_A, rtol=1e-4, atol=1e-3 * (1 << m))
 
 
-@pytest.mark.parametrize("n,m,signed,shape", CUDA_CASES)
-def test_cuda_two_dimensional_tables_of_an_approximate_lut(n, m, signed, shape):
+# The simulator spends most of its time loading tables: column-major A there on two cases
+# (a batch of two with a small table, and an 8-bit narrow output), on a GPU on all.
+LAYOUT_CASES = [(c, "rows") for c in CUDA_CASES] + [(c, "columns") for c in (CUDA_CASES[3:4] + CUDA_CASES[1:2]
+                                                                            if SIMULATOR else CUDA_CASES)]
+
+
+@pytest.mark.parametrize("case,layout", LAYOUT_CASES)
+def test_cuda_two_dimensional_tables_of_an_approximate_lut(case, layout):
     """The table-weighted backward kernels (window tables of a LUT with errors: not
-    separable), against the CPU kernels."""
-    Z, M, K, N = shape
+    separable), against the CPU kernels, with ``A`` row- or column-major; and the forward
+    product of that LUT against the CPU's."""
+    n, m, signed, (Z, M, K, N) = case
     rng = np.random.default_rng(n * 10 + N)
     noise = rng.integers(-5 if signed else 0, 6, (1 << n, 1 << m))  # unsigned entries stay in 0..65535
     lut = ProductLUT(ProductLUT.exact(n, m, signed).table + noise, n, m, signed)
@@ -132,7 +150,9 @@ def test_cuda_two_dimensional_tables_of_an_approximate_lut(n, m, signed, shape):
     grad_C = rng.standard_normal((Z, M, N)).astype(np.float32)
     gpu, cpu = LutGemm(lut, tables, backend="cuda"), LutGemm(lut, tables)
     assert not gpu.one_dimensional
-    for got, want in zip(gpu.backward(A, B, grad_C), cpu.backward(A, B, grad_C)):
+    A_gpu = _column_major(A) if layout == "columns" else A
+    assert np.array_equal(gpu.forward(A_gpu, B), cpu.forward(A, B))
+    for got, want in zip(gpu.backward(A_gpu, B, grad_C), cpu.backward(A, B, grad_C)):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3 * (1 << max(n, m)))
 
 
@@ -223,6 +243,8 @@ def test_cuda_table_product_rejects_disagreeing_operands():
     X, F, V = np.zeros((1, 5, 7), np.float32), np.zeros((1, 5, 3), np.int16), np.zeros((1, 7, 3), np.int16)
     with pytest.raises(ValueError, match="want X"):
         impl._table_gemm(None, X, F, V, None, 8, 15, 7)
+    with pytest.raises(ValueError, match="want X"):  # F row-major where it is declared transposed
+        impl._table_gemm(None, X, F, np.zeros((1, 3, 7), np.int16), None, 8, 15, 7, f_t=True)
 
 
 @given(st.integers(1, 10**5), st.integers(1, 4), st.integers(1, 10**6), st.integers(1, 2000))

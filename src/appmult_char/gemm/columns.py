@@ -43,21 +43,55 @@ def windows(t: torch.Tensor, geometry, dim: int = 1) -> torch.Tensor:
     return t
 
 
-def code_columns(cx: torch.Tensor, zx: torch.Tensor, geometry, groups: int) -> tuple[torch.Tensor, torch.Tensor]:
+def code_columns(cx: torch.Tensor, zx: torch.Tensor, geometry, groups: int,
+                 column_major: "bool | None" = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``(columns, sums)`` of centred input codes ``cx (n, C, H, W)`` (a code less the zero
     point `zx`): int16 codes ``cx + zx`` of every window, padded with `zx` (the code of a
     real zero), ``(n Ho Wo, C kh kw)`` tap-major per group; and int32 ``sums (n Ho Wo,
     groups)`` of each window's codes per group (the zero-point term of the product), taken
-    from per-pixel channel sums rather than from the columns."""
+    from per-pixel channel sums rather than from the columns. On the GPU (one kernel,
+    `cuda_kernels.columns_kernel`) and with `column_major` the columns are column-major,
+    the transpose of a contiguous ``(C kh kw, n Ho Wo)`` matrix: the layout in which the
+    weight-gradient product reads them, which the CUDA back end takes without a copy for
+    the other two products as well; else row-major (the CPU kernels' layout)."""
     kernel, _, padding, _ = geometry
     n, C = cx.shape[:2]
-    xp = F.pad(cx.detach(), (padding[1], padding[1], padding[0], padding[0])) + zx.to(cx.dtype)
-    xp = xp.to(torch.int16, memory_format=torch.channels_last).permute(0, 2, 3, 1)  # (n, Hp, Wp, C), contiguous
-    win = windows(xp, geometry).unflatten(3, (groups, C // groups))  # (n, Ho, Wo, g, C_g, kh, kw)
-    cols = win.permute(0, 1, 2, 3, 5, 6, 4).reshape(-1, C * kernel[0] * kernel[1])
-    pixel = xp.unflatten(3, (groups, C // groups)).sum(4, dtype=torch.int32)  # (n, Hp, Wp, g)
+    pads = (padding[1], padding[1], padding[0], padding[0])
+    if cx.is_cuda:  # one kernel from the centred codes; window sums from per-pixel channel sums (exact in float64)
+        cols = _columns_cuda(cx.detach(), zx.detach().to(torch.float64).reshape(1), geometry, groups).t()
+        per_pixel = cx.detach().unflatten(1, (groups, C // groups)).sum(2, dtype=torch.float64)
+        pixel = (F.pad(per_pixel, pads) + zx.to(torch.float64) * (C // groups)).to(torch.int32).permute(0, 2, 3, 1)
+        return cols, windows(pixel, geometry).sum((4, 5), dtype=torch.int32).reshape(-1, groups)
+    xp = F.pad(cx.detach(), pads) + zx.to(cx.dtype)
+    if column_major:  # (n, C, Hp, Wp) -> windows (n, g, C_g, Ho, Wo, kh, kw) -> (g, kh, kw, C_g, n, Ho, Wo)
+        xp = xp.to(torch.int16, memory_format=torch.contiguous_format)
+        win = windows(xp, geometry, dim=2).unflatten(1, (groups, C // groups))
+        cols = win.permute(1, 5, 6, 2, 0, 3, 4).reshape(C * kernel[0] * kernel[1], -1).t()
+        pixel = xp.unflatten(1, (groups, C // groups)).sum(2, dtype=torch.int32).permute(0, 2, 3, 1)
+    else:
+        xp = xp.to(torch.int16, memory_format=torch.channels_last).permute(0, 2, 3, 1)  # (n, Hp, Wp, C), contiguous
+        win = windows(xp, geometry).unflatten(3, (groups, C // groups))  # (n, Ho, Wo, g, C_g, kh, kw)
+        cols = win.permute(0, 1, 2, 3, 5, 6, 4).reshape(-1, C * kernel[0] * kernel[1])
+        pixel = xp.unflatten(3, (groups, C // groups)).sum(4, dtype=torch.int32)  # (n, Hp, Wp, g)
     sums = windows(pixel, geometry).sum((4, 5), dtype=torch.int32).reshape(-1, groups)
     return cols, sums
+
+
+def _columns_cuda(x, zx, geometry, groups: int):
+    """The contiguous ``(C kh kw, n Ho Wo)`` int16 transpose of `code_columns`' columns on
+    the GPU, for torch CUDA tensors or NumPy arrays (the simulator); `zx` a 1-element
+    float64 array."""
+    n, C, H, W = x.shape
+    kernel, stride, padding, dilation = geometry
+    ho, wo = output_size((H, W), geometry)
+    ws = cuda_launch.Workspace(x)
+    taps, per = kernel[0] * kernel[1], C // groups
+    out = ws.empty((C * taps, n * ho * wo), np.int16)
+    chunk = min(per, 16)
+    grid = ((n * ho * wo + 255) // 256, groups * taps, (per + chunk - 1) // chunk)
+    cuda_launch.launch(cuda_kernels.columns_kernel(kernel, stride, dilation), grid, (256, 1), 0, ws, x, zx, out,
+                       *map(np.int64, (*padding, ho, wo, per, chunk)))
+    return like(out, x)
 
 
 def weight_columns(wq: torch.Tensor) -> torch.Tensor:
@@ -91,7 +125,7 @@ def _fold_cuda(grad_cols, rows, shape, geometry, groups):
     cols, r = ws.operand(grad_cols, np.float32), ws.operand(rows, np.float32)
     out = ws.empty((n, C, H, W), np.float32)
     scalars = (*padding, ho, wo, C // groups)
-    grid = (((C + 31) // 32) * ((W + 31) // 32), H, n)
+    grid = (((C + 31) // 32) * ((H * W + 31) // 32), 1, n)
     cuda_launch.launch(cuda_kernels.fold_kernel(kernel, stride, dilation), grid, (32, 8), 0, ws, cols, r, out,
                        *map(np.int64, scalars))
     return like(out, grad_cols)
@@ -133,6 +167,6 @@ def _scaled_rows_cuda(grad, scale):
     n, C, H, W = grad.shape
     ws = cuda_launch.Workspace(grad)
     out = ws.empty((n * H * W, C), np.float32)
-    grid = (((C + 31) // 32) * ((W + 7) // 8), H, n)
+    grid = (((C + 31) // 32) * ((H * W + 7) // 8), 1, n)
     cuda_launch.launch(cuda_kernels.scaled_rows_kernel(), grid, (32, 8), 0, ws, grad, scale, out)
     return like(out, grad)

@@ -3,7 +3,8 @@
 
 Inputs are NumPy arrays (copied to the GPU) or any ``__cuda_array_interface__`` array —
 CuPy arrays, PyTorch CUDA tensors, Numba device arrays — used without a host round trip;
-results come back in the kind of array ``A`` was. A separable backward pass (LUT-1D,
+results come back in the kind of array ``A`` was. A column-major ``A`` (the transpose of a
+contiguous array) is taken as it is: the kernels have forms that read it transposed. A separable backward pass (LUT-1D,
 straight-through) is a lookup and two ordinary matrix products, done with PyTorch or CuPy.
 """
 
@@ -89,26 +90,35 @@ class CudaGemm:
             cuda_module("cpu")
             self._usable = True
 
+    def _operands(self, ws, A: Array, B: Array) -> tuple:
+        """``(A3, B3, output shape, a_t)``: the 3-D operands on the device, ``A3`` given
+        transposed, ``(z, K, M)``, when `a_t` (`A`'s last two axes swapped are contiguous and
+        `A` is not: a column-major operand is used as it is, not copied)."""
+        A3, B3, shape = self.gemm.fold(A, B)
+        a_t = _column_major(A3)
+        return ws.operand(A3.swapaxes(1, 2) if a_t else A3), ws.operand(B3), shape, a_t
+
     def forward(self, A: Array, B: Array) -> Array:
         self._check()
-        g = self.gemm
         ws = cuda_launch.Workspace(A)
-        A3, B3, shape = g.fold(ws.operand(A), ws.operand(B))
-        batch, M, K = A3.shape
-        key = ("fwd", batch, M, K, B3.shape[2])
-        plan = self._plans.get(key) or self._plans.setdefault(key, self._forward_plan(batch, M, K, B3.shape[2]))
+        A3, B3, shape, a_t = self._operands(ws, A, B)
+        batch, K, M = A3.shape if a_t else (A3.shape[0], A3.shape[2], A3.shape[1])
+        key = ("fwd", batch, M, K, B3.shape[2], a_t)
+        plan = self._plans.get(key) or self._plans.setdefault(key, self._forward_plan(batch, M, K, B3.shape[2], a_t))
         kernel, grid, threads, nbytes, out_shape, acc, zeroed, scalars = plan
         out = ws.empty(out_shape, acc, zeroed=zeroed)
         cuda_launch.launch(kernel, grid, threads, nbytes, ws, A3, B3, self._tables["lut32"], *scalars, out)
         return like(out.reshape(*shape), A)
 
-    def _forward_plan(self, batch: int, M: int, K: int, N: int) -> tuple:
+    def _forward_plan(self, batch: int, M: int, K: int, N: int, a_t: bool) -> tuple:
         """(kernel, grid, block, shared bytes, output shape and dtype, zeroed, scalar
-        arguments) of the forward product of (batch, M, K) and (batch, K, N) operands."""
+        arguments) of the forward product of (batch, M, K) (given transposed with `a_t`) and
+        (batch, K, N) operands."""
         g = self.gemm
         tables = self.device_tables()
         acc = np.dtype(g.accumulator(K))
-        kernel, (bm, bn), threads, regs = cuda_kernels.forward_kernel(tables["lut_dtype"], acc, g.a_bits + g.b_bits, N)
+        kernel, (bm, bn), threads, regs = cuda_kernels.forward_kernel(tables["lut_dtype"], acc, g.a_bits + g.b_bits, N,
+                                                                      a_t)
         nbytes = tables["lut32"].size * 4
         tiles = (N + bn - 1) // bn * ((M + bm - 1) // bm)
         splits, chunk = cuda_kernels.forward_plan(tiles * batch, K, self._resident(nbytes, threads[0] * threads[1], regs))
@@ -120,29 +130,30 @@ class CudaGemm:
         self._check()
         g = self.gemm
         ws = cuda_launch.Workspace(A)
-        A3, B3, _ = g.fold(ws.operand(A), ws.operand(B))
-        batch, M, K = A3.shape
-        N = B3.shape[2]
-        G3 = ws.operand(grad_C, np.float32).reshape(batch, M, N)
         if g.one_dimensional:
+            A3, B3, _ = g.fold(ws.operand(A), ws.operand(B))
+            G3 = ws.operand(grad_C, np.float32).reshape(*A3.shape[:2], B3.shape[2])
             return self._backward_1d(A, B, A3, B3, G3)
+        A3, B3, _, a_t = self._operands(ws, A, B)
+        G3 = ws.operand(grad_C, np.float32).reshape(B3.shape[0], A3.shape[2 if a_t else 1], B3.shape[2])
         tables = self.device_tables()
-        grad_A = self._table_gemm(ws, G3, A3, B3, tables["ga"], 1 << g.b_bits, g.a_mask, g.b_mask)
-        grad_Bt = self._table_gemm(ws, _transpose(ws, G3), _transpose(ws, B3), _transpose(ws, A3), tables["gbT"],
-                                   1 << g.a_bits, g.b_mask, g.a_mask)
+        grad_A = self._table_gemm(ws, G3, A3, B3, tables["ga"], 1 << g.b_bits, g.a_mask, g.b_mask, f_t=a_t)
+        grad_Bt = self._table_gemm(ws, _transpose(ws, G3), B3, A3 if a_t else _transpose(ws, A3), tables["gbT"],
+                                   1 << g.a_bits, g.b_mask, g.a_mask, f_t=True)
         return like(grad_A.reshape(*A.shape), A), like(_transpose(ws, grad_Bt).reshape(*B.shape), A)
 
-    def _table_gemm(self, ws, X, F, V, table, stride: int, f_mask: int, v_mask: int):
-        """``out[z,p,q] = sum_l X[z,p,l] * table[F[z,p,q] * stride + V[z,q,l]] / 16``."""
+    def _table_gemm(self, ws, X, F, V, table, stride: int, f_mask: int, v_mask: int, f_t: bool = False):
+        """``out[z,p,q] = sum_l X[z,p,l] * table[F[z,p,q] * stride + V[z,q,l]] / 16``; with
+        `f_t`, ``F`` is given transposed, ``(z, Q, P)``."""
         batch, P, L = X.shape
-        Q = F.shape[2]
-        if tuple(V.shape[1:]) != (Q, L) or F.shape[1] != P:
+        Q = V.shape[1]
+        if V.shape[2] != L or tuple(F.shape[1:]) != ((Q, P) if f_t else (P, Q)):
             raise ValueError(f"table product of X {tuple(X.shape)}, F {tuple(F.shape)}, V {tuple(V.shape)}: "
-                             "want X (z, P, L), F (z, P, Q), V (z, Q, L)")
+                             f"want X (z, P, L), F (z, {'Q, P' if f_t else 'P, Q'}), V (z, Q, L)")
         kind = "float32" if cuda_launch.numpy_dtype(table) == np.float32 else "uint16"
-        key = ("bwd", batch, P, L, Q, stride, f_mask, v_mask, kind)
+        key = ("bwd", batch, P, L, Q, stride, f_mask, v_mask, kind, f_t)
         plan = self._plans.get(key) or self._plans.setdefault(key, self._table_plan(batch, P, L, Q, stride, f_mask, v_mask,
-                                                                                   kind))
+                                                                                   kind, f_t))
         kernel, grid, threads, nbytes, splits, scalars = plan
         out = ws.empty((batch, P, Q), np.float32)
         part = out if splits == 1 else ws.empty((batch * splits, P, Q), np.float32)
@@ -154,11 +165,11 @@ class CudaGemm:
         return out
 
     def _table_plan(self, batch: int, P: int, L: int, Q: int, stride: int, f_mask: int, v_mask: int,
-                    kind: str) -> tuple:
+                    kind: str, f_t: bool) -> tuple:
         """(kernel, grid, block, shared bytes, splits, scalar arguments) of a `_table_gemm`
-        with a table of `kind` (``"float32"`` or ``"uint16"``)."""
+        with a table of `kind` (``"float32"`` or ``"uint16"``), ``F`` transposed with `f_t`."""
         kernel, (bp, bq), threads, regs = cuda_kernels.backward_kernel(kind, self.gemm.a_bits + self.gemm.b_bits,
-                                                                       cuda_kernels.reduction_lanes(L))
+                                                                       cuda_kernels.reduction_lanes(L), f_t)
         nbytes = (1 << (self.gemm.a_bits + self.gemm.b_bits)) * (4 if kind == "float32" else 2)
         tiles = ((Q + bq - 1) // bq) * ((P + bp - 1) // bp)
         blocks, splits, chunk = cuda_kernels.backward_plan(tiles, batch, L, self._resident(nbytes, 32 * threads[1], regs))
@@ -191,6 +202,17 @@ class CudaGemm:
 
             self._tables[key] = tuple(torch.as_tensor(v, device=device) for v in self.gemm.vectors_1d())
         return self._tables[key]
+
+
+def _column_major(x) -> bool:
+    """Whether the 3-D array `x` (NumPy, CuPy or torch) is laid out with its last two axes
+    swapped: ``x.swapaxes(1, 2)`` contiguous and `x` not."""
+    if x.shape[1] < 2 or x.shape[2] < 2 or not hasattr(x, "swapaxes"):
+        return False
+    item = cuda_launch.numpy_dtype(x).itemsize
+    strides = tuple(s * item for s in x.stride()) if hasattr(x, "stride") and callable(x.stride) else tuple(x.strides)
+    M, K = x.shape[1:]
+    return strides[1] == item and strides[2] == M * item and (x.shape[0] == 1 or strides[0] == M * K * item)
 
 
 def _transpose(ws, x):

@@ -4,7 +4,8 @@ Forward, ``out[z,i,j] = sum_k lut[A[z,i,k] * stride + B[z,k,j]]``: a block of 32
 computes a 128x128 tile, each thread 8 rows x 4 columns in registers (`FWD_CONFIG`). The LUT sits in
 dynamic shared memory as 16-bit entries (32 KB at 7x7 bits, 128 KB at 8x8 — Hopper allows
 227 KB per block); tiles of ``A`` (premultiplied by the row stride) and ``B`` are staged
-in static shared memory. The 32 lanes of a warp share one output row, so each lookup
+in static shared memory; ``A`` may come transposed, ``(z, K, M)`` (column-major operands),
+and its tile is read along its contiguous axis either way. The 32 lanes of a warp share one output row, so each lookup
 instruction reads a single LUT row: at most 2 (7-bit) or 4 (8-bit) words per bank. When
 the output tiles cannot fill the GPU, the reduction is split into chunks whose integer
 sums are added atomically into a zeroed output (`forward_plan`): exact, whatever the
@@ -34,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["forward_kernel", "forward_plan", "backward_kernel", "backward_plan", "reduction_lanes", "sum_kernel", "transpose_kernel", "forward_config",
-           "fold_kernel", "epilogue_kernel", "scaled_rows_kernel", "FWD_CONFIG", "BWD_CONFIG", "MIN_CHUNK", "MIN_FWD_CHUNK", "THREADS"]
+           "fold_kernel", "columns_kernel", "epilogue_kernel", "scaled_rows_kernel", "FWD_CONFIG", "BWD_CONFIG", "MIN_CHUNK", "MIN_FWD_CHUNK", "THREADS"]
 
 THREADS = (32, 8)  # transpose blocks
 _BK = 32  # forward k chunk
@@ -63,7 +64,7 @@ _FWD = '''
 def kernel(A, B, lut32, stride, amask, bmask, splits, chunk, out):
     s32 = cuda.shared.array(0, uint32)
     s_lut = cuda.shared.array(0, {lut_t})
-    s_a = cuda.shared.array(({bk}, {bm}), uint32)
+    s_a = cuda.shared.array(({bk}, {bm_pad}), uint32)
     s_b = cuda.shared.array(({bk}, {bn}), uint32)
     tx = cuda.threadIdx.x
     ty = cuda.threadIdx.y
@@ -71,8 +72,8 @@ def kernel(A, B, lut32, stride, amask, bmask, splits, chunk, out):
     zs = cuda.blockIdx.z
     z = zs // splits
     k_lo = (zs - z * splits) * chunk
-    M = A.shape[1]
-    K = min(A.shape[2], k_lo + chunk)
+    M = A.shape[{m_axis}]
+    K = min(A.shape[{k_axis}], k_lo + chunk)
     N = B.shape[2]
     row0 = cuda.blockIdx.y * {bm}
     col0 = cuda.blockIdx.x * {bn}
@@ -82,11 +83,10 @@ def kernel(A, B, lut32, stride, amask, bmask, splits, chunk, out):
     for k0 in range(k_lo, K, {bk}):
         cuda.syncthreads()
         for e in range(tid, {bm} * {bk}, {threads}):
-            r = e // {bk}
-            kk = e - r * {bk}
+{a_order}
             i = row0 + r
             k = k0 + kk
-            s_a[kk, r] = uint32((A[z, i, k] & amask) * stride) if i < M and k < K else uint32(0)
+            s_a[kk, r] = uint32((A[{a_at}] & amask) * stride) if i < M and k < K else uint32(0)
         for e in range(tid, {bk} * {bn}, {threads}):
             kk = e // {bn}
             c = e - kk * {bn}
@@ -115,7 +115,7 @@ def kernel(X, F, V, table, stride, fmask, vmask, scale, splits, chunk, out):
     zv = z if V.shape[0] > 1 else 0
     P = X.shape[1]
     L = X.shape[2]
-    Q = F.shape[2]
+    Q = F.shape[{q_axis}]
     l_end = uint32(min(L, l_lo + chunk))
     for t in range(tid, table.shape[0], {threads}):
         s_t[t] = table[t]
@@ -193,9 +193,16 @@ def forward_config(table_bits: int, columns: int) -> tuple[int, int, int, int]:
     return FWD_CONFIG[(14 if table_bits <= 14 else 16, columns <= 64)]
 
 
-def _fwd_source(lut_t: str, acc_t: str, tm: int, tn: int, ty: int) -> str:
-    """Forward kernel source: (32, ty) threads, each tm rows x tn columns (stride 32)."""
+def _fwd_source(lut_t: str, acc_t: str, tm: int, tn: int, ty: int, a_t: bool = False) -> str:
+    """Forward kernel source: (32, ty) threads, each tm rows x tn columns (stride 32); with
+    `a_t`, ``A`` is given transposed, ``(z, K, M)``. The tile of ``A`` is read along its
+    contiguous axis (coalesced) and stored without bank conflicts: along ``k`` into rows
+    padded by one word, or along the rows."""
     bm, bn, bk = ty * tm, 32 * tn, _BK
+    if a_t:
+        a_order = f"            kk = e // {bm}\n            r = e - kk * {bm}"
+    else:
+        a_order = f"            r = e // {bk}\n            kk = e - r * {bk}"
     acc_init = "\n".join(f"    acc_{r}_{c} = {acc_t}(0)" for r in range(tm) for c in range(tn))
     loads = "\n".join([f"            a{r} = s_a[kk, ty * {tm} + {r}]" for r in range(tm)]
                       + [f"            b{c} = s_b[kk, tx + {32 * c}]" for c in range(tn)])
@@ -212,8 +219,9 @@ def _fwd_source(lut_t: str, acc_t: str, tm: int, tn: int, ty: int) -> str:
             store.append(f"                out[z, i, j] = acc_{r}_{c}")
             store.append("            else:")
             store.append(f"                cuda.atomic.add(out, (z, i, j), acc_{r}_{c})")
-    return _FWD.format(lut_t=lut_t, bm=bm, bn=bn, bk=bk, threads=32 * ty, acc_init=acc_init, loads=loads,
-                       macs=macs, store="\n".join(store))
+    return _FWD.format(lut_t=lut_t, bm=bm, bm_pad=bm if a_t else bm + 1, bn=bn, bk=bk, threads=32 * ty,
+                       acc_init=acc_init, loads=loads, macs=macs, store="\n".join(store), a_order=a_order,
+                       a_at="z, k, i" if a_t else "z, i, k", m_axis=2 if a_t else 1, k_axis=1 if a_t else 2)
 
 
 def _bwd_tile(tp: int, tq: int, warps: int, lanes: int, wq: int) -> tuple[int, int]:
@@ -222,20 +230,21 @@ def _bwd_tile(tp: int, tq: int, warps: int, lanes: int, wq: int) -> tuple[int, i
 
 
 def _bwd_source(tab_t: str, simulator: bool, tp: int, tq: int, warps: int, lanes: int = 32, wq: int = 1,
-                unroll: int = 1) -> str:
+                unroll: int = 1, f_t: bool = False) -> str:
     """Backward kernel source: `warps` warps per block, `wq` of them side by side along the
     output columns (the others along the rows); each group of `lanes` lanes of a warp owns
     tp x tq outputs of a tile and splits their reduction index (fewer lanes per output for
     short reductions: fewer shuffle steps, more outputs per warp), `unroll` steps of it per
     loop iteration (their loads issued before their lookups); blocks loop over tiles, and
-    over one chunk of the reduction index."""
+    over one chunk of the reduction index. With `f_t`, ``F`` is given transposed, ``(z, Q, P)``."""
     gq = tq * (32 // lanes)
     bp, bq = _bwd_tile(tp, tq, warps, lanes, wq)
     base_init = [f"        pr{r} = min(p0 + {r}, P - 1)" for r in range(tp)]
     base_init += [f"        qc{c} = min(q0 + {c}, Q - 1)" for c in range(tq)]
     for r in range(tp):
         for c in range(tq):
-            base_init.append(f"        f_{r}_{c} = uint32((F[zf, pr{r}, qc{c}] & fmask) * stride)")
+            at = f"qc{c}, pr{r}" if f_t else f"pr{r}, qc{c}"
+            base_init.append(f"        f_{r}_{c} = uint32((F[zf, {at}] & fmask) * stride)")
             base_init.append(f"        s_{r}_{c} = float32(0)")
     base_init += [f"        xr{r} = X[z, pr{r}]" for r in range(tp)]  # row views: one index per load
     base_init += [f"        vr{c} = V[zv, qc{c}]" for c in range(tq)]
@@ -269,7 +278,7 @@ def _bwd_source(tab_t: str, simulator: bool, tp: int, tq: int, warps: int, lanes
     for j in range(1, max(1, tp * tq // lanes)):  # more outputs than lanes: each lane keeps several
         red += [f"        po = p0 + (jj + {j}) // {tq}", f"        qo = q0 + (jj + {j}) % {tq}",
                 "        if keep and po < P and qo < Q:", f"            out[zs, po, qo] = {_name(tp, tq, j)} * scale"]
-    return _BWD.format(tab_t=tab_t, red_decl=red_decl, bp=bp, bq=bq, gq=gq, wq=wq, tp=tp,
+    return _BWD.format(tab_t=tab_t, red_decl=red_decl, q_axis=1 if f_t else 2, bp=bp, bq=bq, gq=gq, wq=wq, tp=tp,
                        tq=tq, lanes=lanes, threads=32 * warps, base_init="\n".join(base_init),
                        steps="\n".join(steps), reduce_store="\n".join(red))
 
@@ -345,14 +354,15 @@ def _cached(key: tuple, source, name: str, **options):
     return _CACHE[key]
 
 
-def forward_kernel(lut_dtype: np.dtype, acc_dtype: np.dtype, table_bits: int, columns: int):
+def forward_kernel(lut_dtype: np.dtype, acc_dtype: np.dtype, table_bits: int, columns: int, a_t: bool = False):
     """The forward kernel for a 16-bit LUT type (int16/uint16), int32/int64 accumulators,
-    a LUT of 2^table_bits entries and `columns` output columns; returns
-    (kernel, (tile rows, tile columns), threads, register cap)."""
+    a LUT of 2^table_bits entries and `columns` output columns (``A`` given transposed,
+    ``(z, K, M)``, with `a_t`); returns (kernel, (tile rows, tile columns), threads,
+    register cap)."""
     tm, tn, ty, regs = forward_config(table_bits, columns)
-    kernel = _cached(("fwd", lut_dtype, acc_dtype, tm, tn, ty, regs),
-                     lambda: _fwd_source(np.dtype(lut_dtype).name, np.dtype(acc_dtype).name, tm, tn, ty), "forward",
-                     max_registers=regs)
+    kernel = _cached(("fwd", lut_dtype, acc_dtype, tm, tn, ty, regs, a_t),
+                     lambda: _fwd_source(np.dtype(lut_dtype).name, np.dtype(acc_dtype).name, tm, tn, ty, a_t),
+                     "forward", max_registers=regs)
     return kernel, (ty * tm, 32 * tn), (32, ty), regs
 
 
@@ -362,19 +372,20 @@ def reduction_lanes(length: int) -> int:
     return 32 if length > 512 else 16 if length > 256 else 8
 
 
-def backward_kernel(table_kind: str, table_bits: int, lanes: int = 32):
+def backward_kernel(table_kind: str, table_bits: int, lanes: int = 32, f_t: bool = False):
     """The backward kernel for a float32 table (``"float32"``) or biased 16-bit codes
-    (``"uint16"``) of 2^table_bits entries, `lanes` lanes per output; returns
-    (kernel, (tile rows, tile columns), threads, register cap)."""
+    (``"uint16"``) of 2^table_bits entries, `lanes` lanes per output (``F`` given
+    transposed, ``(z, Q, P)``, with `f_t`); returns (kernel, (tile rows, tile columns),
+    threads, register cap)."""
     import numba
 
     config = BWD_CONFIG[(14 if table_bits <= 14 else 16, lanes)]
     tp, tq, warps, regs, wq, unroll = (*config, *(1, 1)[len(config) - 4:])
     if warps % wq:
         raise ValueError(f"backward configuration {config}: {warps} warps do not divide into {wq} columns")
-    kernel = _cached(("bwd", table_kind, tp, tq, warps, regs, lanes, wq, unroll),
+    kernel = _cached(("bwd", table_kind, tp, tq, warps, regs, lanes, wq, unroll, f_t),
                      lambda: _bwd_source(table_kind, bool(numba.config.ENABLE_CUDASIM), tp, tq, warps, lanes, wq,
-                                         unroll), "backward", max_registers=regs)
+                                         unroll, f_t), "backward", max_registers=regs)
     return kernel, _bwd_tile(tp, tq, warps, lanes, wq), (32, warps), regs
 
 
@@ -405,27 +416,31 @@ _FOLD = '''
 def kernel(cols, rows, out, ph, pw, ho_n, wo_n, per):
     tile = cuda.shared.array((32, 33), dtype=float32)
     b = cuda.blockIdx.z
-    h = cuda.blockIdx.y
     C = out.shape[1]
     W = out.shape[3]
+    HW = out.shape[2] * W
     tiles_c = (C + 31) // 32
     c0 = (cuda.blockIdx.x % tiles_c) * 32
-    w0 = (cuda.blockIdx.x // tiles_c) * 32
+    p0 = (cuda.blockIdx.x // tiles_c) * 32
     tx = cuda.threadIdx.x
     c = c0 + tx
     if c < C:
         g = c // per
         base = g * {taps} * per + c - g * per
         for r in range(cuda.threadIdx.y, 32, 8):
-            w = w0 + r
+            p = p0 + r
             acc = float32(0)
-            if w < W:
+            if p < HW:
+                h = p // W
+                w = p - h * W
 {taps_code}
             tile[r, tx] = acc
     cuda.syncthreads()
     for r in range(cuda.threadIdx.y, 32, 8):
-        if c0 + r < C and w0 + tx < W:
-            out[b, c0 + r, h, w0 + tx] = tile[tx, r]
+        p = p0 + tx
+        if c0 + r < C and p < HW:
+            h = p // W
+            out[b, c0 + r, h, p - h * W] = tile[tx, r]
 '''
 
 
@@ -456,10 +471,52 @@ def fold_kernel(kernel: tuple, stride: tuple, dilation: tuple):
     `kernel`, `stride` and `dilation` (pairs; compiled once per geometry): ``out[b, c, h,
     w]`` (float32, NCHW) is the sum, over the kernel taps that read input pixel ``(h, w)``,
     of ``cols[m, col] - rows[m, g]`` (``m`` the output position, ``col`` the column of
-    channel ``c`` at that tap, ``g`` its group); 32 channels x 32 pixels of a row per
-    block, read along the channels and written along the row through a shared-memory tile."""
+    channel ``c`` at that tap, ``g`` its group); 32 channels x 32 pixels of the image plane
+    (rows run on into the next: no idle threads on narrow images) per block, read along the
+    channels and written along the pixels through a shared-memory tile."""
     return _cached(("fold", tuple(kernel), tuple(stride), tuple(dilation)),
                    lambda: _fold_source(kernel, stride, dilation), "fold")
+
+
+_COLUMNS = '''
+def kernel(x, zx, cols, ph, pw, ho_n, wo_n, per, chunk):
+    m = cuda.blockIdx.x * 256 + cuda.threadIdx.x
+    if m < cols.shape[1]:
+        gt = cuda.blockIdx.y
+        g = gt // {taps}
+        t = gt - g * {taps}
+        i = t // {kw}
+        j = t - i * {kw}
+        r = m // wo_n
+        wo = m - r * wo_n
+        b = r // ho_n
+        ho = r - b * ho_n
+        h = ho * {sh} - ph + i * {dh}
+        w = wo * {sw} - pw + j * {dw}
+        inside = h >= 0 and h < x.shape[2] and w >= 0 and w < x.shape[3]
+        z = zx[0]
+        c_lo = cuda.blockIdx.z * chunk
+        c_hi = min(per, c_lo + chunk)
+        if inside:
+            for cg in range(c_lo, c_hi):
+                cols[gt * per + cg, m] = int16(x[b, g * per + cg, h, w] + z)
+        else:
+            for cg in range(c_lo, c_hi):
+                cols[gt * per + cg, m] = int16(z)
+'''
+
+
+def columns_kernel(kernel: tuple, stride: tuple, dilation: tuple):
+    """Column-major int16 convolution columns (`gemm.columns`) of centred codes ``x (n, C,
+    H, W)`` (float, any strides) for a convolution of `kernel`, `stride` and `dilation`
+    (pairs; compiled once per geometry): ``cols[(g taps + t) per + c_g, m] = x[b, g per + c_g,
+    h, w] + zx[0]`` at the input pixel ``(h, w)`` that tap ``t`` of output position ``m = (b
+    Ho + ho) Wo + wo`` reads, ``zx[0]`` (the code of a real zero) where that is padding; a
+    thread per output position, writing along the positions (coalesced), over a chunk of
+    one group's channels at one tap (grid: position blocks of 256, group and tap, chunks)."""
+    return _cached(("columns", tuple(kernel), tuple(stride), tuple(dilation)),
+                   lambda: _COLUMNS.format(taps=kernel[0] * kernel[1], kw=kernel[1], sh=stride[0], sw=stride[1],
+                                           dh=dilation[0], dw=dilation[1]), "columns")
 
 
 _EPILOGUE = '''
@@ -474,14 +531,15 @@ def kernel(acc, x_sums, col_terms, zw, scale, out):
 _SCALED_ROWS = '''
 def kernel(grad, scale, out):
     b = cuda.blockIdx.z
-    h = cuda.blockIdx.y
     C = grad.shape[1]
     W = grad.shape[3]
+    HW = grad.shape[2] * W
     tiles_c = (C + 31) // 32
     c = (cuda.blockIdx.x % tiles_c) * 32 + cuda.threadIdx.x
-    w = (cuda.blockIdx.x // tiles_c) * 8 + cuda.threadIdx.y
-    if c < C and w < W:
-        out[(b * grad.shape[2] + h) * W + w, c] = float64(grad[b, c, h, w]) * scale[c]
+    p = (cuda.blockIdx.x // tiles_c) * 8 + cuda.threadIdx.y
+    if c < C and p < HW:
+        h = p // W
+        out[b * HW + p, c] = float64(grad[b, c, h, p - h * W]) * scale[c]
 '''
 
 
@@ -496,7 +554,7 @@ def epilogue_kernel():
 def scaled_rows_kernel():
     """``out[(b H + h) W + w, c] = grad[b, c, h, w] scale[c]`` in float64, stored in
     `out`'s dtype: an ``(n, C, H, W)`` gradient of any strides as scaled rows; blocks of 32
-    channels x 8 pixels of one image row (grid: channel and pixel tiles, H, n)."""
+    channels x 8 pixels of the image plane (grid: channel and pixel tiles, 1, n)."""
     return _cached(("scaled_rows",), lambda: _SCALED_ROWS, "scaled rows")
 
 

@@ -9,7 +9,8 @@ are on — CUDA tensors go to the CUDA kernels without a host round trip when
 
 `lut_conv(cx, wq, zx, zw, gemm, geometry, groups)` is the same for a convolution with
 2-D gradient tables: the sums of the affine form (zero-point terms exact) from the LUT
-GEMM of one int16 unfolded copy of the codes (`columns.code_columns`), the gradients from
+GEMM of one int16 unfolded copy of the codes (`columns.code_columns`; on the GPU one
+kernel, column-major, the layout all three products read without a copy), the gradients from
 the table products of those codes and the input gradient folded back in one pass
 (`columns.fold_columns`): no float copy of the unfolded input, no unfolded float gradient
 beyond the kernels' own output. Given the layer's scale, it returns the scaled float32
