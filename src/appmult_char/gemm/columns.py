@@ -43,38 +43,30 @@ def windows(t: torch.Tensor, geometry, dim: int = 1) -> torch.Tensor:
     return t
 
 
-def code_columns(cx: torch.Tensor, zx: torch.Tensor, geometry, groups: int,
-                 column_major: "bool | None" = None) -> tuple[torch.Tensor, torch.Tensor]:
+def code_columns(cx: torch.Tensor, zx: torch.Tensor, geometry, groups: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``(columns, sums)`` of centred input codes ``cx (n, C, H, W)`` (a code less the zero
     point `zx`): int16 codes ``cx + zx`` of every window, padded with `zx` (the code of a
     real zero), ``(n Ho Wo, C kh kw)`` tap-major per group; and int32 ``sums (n Ho Wo,
     groups)`` of each window's codes per group (the zero-point term of the product), taken
-    from per-pixel channel sums rather than from the columns. On the GPU (one kernel,
-    `cuda_kernels.columns_kernel`) and with `column_major` the columns are column-major,
-    the transpose of a contiguous ``(C kh kw, n Ho Wo)`` matrix: the layout in which the
-    weight-gradient product reads them, which the CUDA back end takes without a copy for
-    the other two products as well; else row-major (the CPU kernels' layout)."""
+    from per-pixel channel sums (exact in float64) rather than from the columns. On the GPU
+    the columns come from one kernel (`cuda_kernels.columns_kernel`), column-major: the
+    transpose of a contiguous ``(C kh kw, n Ho Wo)`` matrix, the layout in which the
+    weight-gradient product reads them and which the CUDA back end takes without a copy
+    for the other two products as well. On the CPU they are row-major (the CPU kernels'
+    layout)."""
     kernel, _, padding, _ = geometry
     n, C = cx.shape[:2]
+    per = C // groups
     pads = (padding[1], padding[1], padding[0], padding[0])
-    if cx.is_cuda:  # one kernel from the centred codes; window sums from per-pixel channel sums (exact in float64)
-        cols = _columns_cuda(cx.detach(), zx.detach().to(torch.float64).reshape(1), geometry, groups).t()
-        per_pixel = cx.detach().unflatten(1, (groups, C // groups)).sum(2, dtype=torch.float64)
-        pixel = (F.pad(per_pixel, pads) + zx.to(torch.float64) * (C // groups)).to(torch.int32).permute(0, 2, 3, 1)
-        return cols, windows(pixel, geometry).sum((4, 5), dtype=torch.int32).reshape(-1, groups)
-    xp = F.pad(cx.detach(), pads) + zx.to(cx.dtype)
-    if column_major:  # (n, C, Hp, Wp) -> windows (n, g, C_g, Ho, Wo, kh, kw) -> (g, kh, kw, C_g, n, Ho, Wo)
-        xp = xp.to(torch.int16, memory_format=torch.contiguous_format)
-        win = windows(xp, geometry, dim=2).unflatten(1, (groups, C // groups))
-        cols = win.permute(1, 5, 6, 2, 0, 3, 4).reshape(C * kernel[0] * kernel[1], -1).t()
-        pixel = xp.unflatten(1, (groups, C // groups)).sum(2, dtype=torch.int32).permute(0, 2, 3, 1)
-    else:
-        xp = xp.to(torch.int16, memory_format=torch.channels_last).permute(0, 2, 3, 1)  # (n, Hp, Wp, C), contiguous
-        win = windows(xp, geometry).unflatten(3, (groups, C // groups))  # (n, Ho, Wo, g, C_g, kh, kw)
-        cols = win.permute(0, 1, 2, 3, 5, 6, 4).reshape(-1, C * kernel[0] * kernel[1])
-        pixel = xp.unflatten(3, (groups, C // groups)).sum(4, dtype=torch.int32)  # (n, Hp, Wp, g)
+    per_pixel = cx.detach().unflatten(1, (groups, per)).sum(2, dtype=torch.float64)  # (n, g, H, W)
+    pixel = (F.pad(per_pixel, pads) + zx.to(torch.float64) * per).to(torch.int32).permute(0, 2, 3, 1)
     sums = windows(pixel, geometry).sum((4, 5), dtype=torch.int32).reshape(-1, groups)
-    return cols, sums
+    if cx.is_cuda:
+        return _columns_cuda(cx.detach(), zx.detach().to(torch.float64).reshape(1), geometry, groups).t(), sums
+    xp = F.pad(cx.detach(), pads) + zx.to(cx.dtype)
+    xp = xp.to(torch.int16, memory_format=torch.channels_last).permute(0, 2, 3, 1)  # (n, Hp, Wp, C), contiguous
+    win = windows(xp, geometry).unflatten(3, (groups, per))  # (n, Ho, Wo, g, C_g, kh, kw)
+    return win.permute(0, 1, 2, 3, 5, 6, 4).reshape(-1, C * kernel[0] * kernel[1]), sums
 
 
 def _columns_cuda(x, zx, geometry, groups: int):

@@ -4,8 +4,9 @@
 Inputs are NumPy arrays (copied to the GPU) or any ``__cuda_array_interface__`` array —
 CuPy arrays, PyTorch CUDA tensors, Numba device arrays — used without a host round trip;
 results come back in the kind of array ``A`` was. A column-major ``A`` (the transpose of a
-contiguous array) is taken as it is: the kernels have forms that read it transposed. A separable backward pass (LUT-1D,
-straight-through) is a lookup and two ordinary matrix products, done with PyTorch or CuPy.
+contiguous array) is taken as it is: the kernels have forms that read it transposed. A
+separable backward pass (LUT-1D, straight-through) is a lookup and two ordinary matrix
+products, done with PyTorch or CuPy.
 """
 
 from __future__ import annotations
@@ -210,7 +211,7 @@ def _column_major(x) -> bool:
     if x.shape[1] < 2 or x.shape[2] < 2 or not hasattr(x, "swapaxes"):
         return False
     item = cuda_launch.numpy_dtype(x).itemsize
-    strides = tuple(s * item for s in x.stride()) if hasattr(x, "stride") and callable(x.stride) else tuple(x.strides)
+    strides = x.strides if hasattr(x, "strides") else tuple(s * item for s in x.stride())  # torch: in elements
     M, K = x.shape[1:]
     return strides[1] == item and strides[2] == M * item and (x.shape[0] == 1 or strides[0] == M * K * item)
 

@@ -5,8 +5,8 @@ computes a 128x128 tile, each thread 8 rows x 4 columns in registers (`FWD_CONFI
 dynamic shared memory as 16-bit entries (32 KB at 7x7 bits, 128 KB at 8x8 — Hopper allows
 227 KB per block); tiles of ``A`` (premultiplied by the row stride) and ``B`` are staged
 in static shared memory; ``A`` may come transposed, ``(z, K, M)`` (column-major operands),
-and its tile is read along its contiguous axis either way. The 32 lanes of a warp share one output row, so each lookup
-instruction reads a single LUT row: at most 2 (7-bit) or 4 (8-bit) words per bank. When
+and its tile is read along its contiguous axis either way. The 32 lanes of a warp share
+one output row, so each lookup instruction reads a single LUT row: at most 2 (7-bit) or 4 (8-bit) words per bank. When
 the output tiles cannot fill the GPU, the reduction is split into chunks whose integer
 sums are added atomically into a zeroed output (`forward_plan`): exact, whatever the
 order.
