@@ -19,7 +19,9 @@ from appmult_char.gemm import columns  # noqa: E402  (needs torch)
 SHAPES = [(2, 4, 5, 6, 1, (3, 3), (1, 1), (1, 1), (1, 1)),
           (1, 6, 7, 5, 2, (3, 2), (2, 1), (1, 0), (1, 2)),
           (2, 3, 1, 9, 3, (1, 4), (1, 2), (0, 2), (1, 1)),
-          (1, 2, 6, 6, 1, (2, 2), (3, 3), (2, 1), (2, 1))]
+          (1, 2, 6, 6, 1, (2, 2), (3, 3), (2, 1), (2, 1)),
+          (1, 37, 3, 4, 1, (3, 3), (1, 1), (1, 1), (1, 1)),  # channel chunks of the columns kernel, the last partial
+          (1, 40, 2, 3, 2, (2, 2), (1, 2), (1, 1), (1, 1))]
 
 
 def _taps(shape, geometry):
@@ -99,25 +101,47 @@ def _fold_inputs(case):
     return grad_cols, rows, (n, C, H, W), geometry, groups
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("case", SHAPES)
-def test_fold_sums_every_tap_that_reads_a_pixel(case):
+def test_fold_sums_every_tap_that_reads_a_pixel(case, channels_last):
     grad_cols, rows, shape, geometry, groups = _fold_inputs(case)
     want = _fold_reference(grad_cols, rows, shape, geometry, groups)
-    got = columns.fold_columns(torch.tensor(grad_cols), torch.tensor(rows), shape, geometry, groups)
+    got = columns.fold_columns(torch.tensor(grad_cols), torch.tensor(rows), shape, geometry, groups, channels_last)
+    assert got.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("case", SHAPES)
-def test_cuda_fold_kernel_sums_every_tap_that_reads_a_pixel(case):
-    """The kernel on NumPy arrays (the simulator in CI) and, on a GPU, on torch tensors."""
+def test_cuda_fold_kernel_sums_every_tap_that_reads_a_pixel(case, channels_last):
+    """The kernel on NumPy arrays (the simulator in CI) and, on a GPU, on torch tensors;
+    written contiguous or channels-last."""
     grad_cols, rows, shape, geometry, groups = _fold_inputs(case)
     want = _fold_reference(grad_cols, rows, shape, geometry, groups)
-    got = columns._fold_cuda(grad_cols, rows, shape, geometry, groups)
-    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-5)
+    got = np.asarray(columns._fold_cuda(grad_cols, rows, shape, geometry, groups, channels_last))
+    assert got.shape == shape and got.flags.c_contiguous != channels_last
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     if not SIMULATOR and torch.cuda.is_available():
         got = columns.fold_columns(torch.tensor(grad_cols, device="cuda"), torch.tensor(rows, device="cuda"), shape,
-                                   geometry, groups)
+                                   geometry, groups, channels_last)
+        assert got.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
         np.testing.assert_allclose(got.cpu().numpy(), want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("code_bits,top", [(8, 255), (16, 65535)])
+def test_window_sums_are_exact_at_any_code_width(code_bits, top):
+    """Window sums of 300 channels x 9 taps: codes of 8 bits sum in float32 (every partial
+    sum below 2^24), of 16 bits in float64 (in float32 per-pixel sums near 2e7 would round);
+    both against Python integers."""
+    rng = np.random.default_rng(code_bits)
+    q = rng.integers(top - 40, top + 1, (1, 300, 3, 3))
+    q[0, :, 1, 1] = rng.integers(0, top + 1, 300)
+    zx = torch.tensor(float(top // 3), dtype=torch.float64)
+    geometry = ((3, 3), (1, 1), (1, 1), (1, 1))
+    _, sums = columns.code_columns(torch.tensor(q, dtype=torch.float32) - zx.float(), zx, geometry, 1, code_bits)
+    padded = np.pad(q.astype(object), ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=top // 3)
+    want = [sum(int(v) for v in padded[0, :, i:i + 3, j:j + 3].ravel()) for i in range(3) for j in range(3)]
+    assert sums[:, 0].tolist() == want
 
 
 def _epilogue_inputs(seed, groups=1):

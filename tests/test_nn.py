@@ -414,6 +414,61 @@ def test_observers_follow_their_definitions(observer):
     assert codes.tolist() == pytest.approx(want, abs=1e-4)
 
 
+def _fake_quantized(x, scale, zero, qmin, qmax):
+    """Centred codes and unclipped mask by plain torch operations, in float32."""
+    r = torch.round(x / torch.tensor(scale, dtype=torch.float32) + torch.tensor(zero, dtype=torch.float32))
+    c = torch.minimum(torch.maximum(r, torch.tensor(float(qmin))), torch.tensor(float(qmax)))
+    c = torch.where(torch.isnan(r), r, c)
+    return c - float(zero), (c == r).to(torch.uint8)
+
+
+@pytest.mark.parametrize("signed", [False, True])
+@pytest.mark.parametrize("where", ["kernel", "cuda"])
+def test_centred_codes_in_one_kernel_are_the_fake_quantization(signed, where):
+    """`centred_codes_kernel` and `centred_grad_kernel` (NumPy arrays: under the simulator,
+    or Numba's own copies on a GPU) and `Quantizer.centred` on CUDA tensors (contiguous and
+    channels-last, where torch has CUDA) against plain torch operations: ties rounded to
+    even, clipping at both ends, NaN and infinities; the gradient ``1 / scale`` where
+    nothing was clipped, 0 where it was, whether the incoming gradient is laid out as the
+    input or not."""
+    from appmult_char.gemm import cuda_kernels
+    from appmult_char.nn import Quantizer
+
+    qmin, qmax = code_range(7, signed)
+    scale, zero = 0.0625, 0.0 if signed else 20.0
+    rng = np.random.default_rng(7)
+    x = torch.tensor(np.concatenate([rng.normal(0, 5, 3000), np.arange(-200, 200) * scale / 2,  # every tie
+                                     [np.nan, np.inf, -np.inf, 0.0, -0.0]]), dtype=torch.float32)
+    want, inside = _fake_quantized(x, scale, zero, qmin, qmax)
+    assert 0 < int(inside.sum()) < len(x)  # values clipped at both ends, and not
+    if where == "kernel":
+        out, got_inside = np.empty(len(x), np.float32), np.empty(len(x), np.uint8)
+        cuda_kernels.centred_codes_kernel()[(len(x) + 255) // 256, 256](
+            x.numpy(), np.array([scale]), np.array([zero]), np.float32(qmin), np.float32(qmax), out, got_inside)
+        assert torch.equal(torch.tensor(got_inside), inside)
+        np.testing.assert_array_equal(out, want.numpy())
+        grad, got = rng.standard_normal(len(x)).astype(np.float32), np.empty(len(x), np.float32)
+        cuda_kernels.centred_grad_kernel()[(len(x) + 255) // 256, 256](grad, got_inside, np.array([scale]), got)
+        np.testing.assert_array_equal(got, np.where(got_inside, grad / np.float32(scale), 0))
+        return
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU (run on the GPU machine, docs/gpu-runs.md)")
+    q = Quantizer(7, signed, observer="minmax")
+    q.lo, q.hi = (torch.tensor(v, dtype=torch.float64) for v in (qmin - zero, qmax - zero))
+    q.lo, q.hi = q.lo * scale, q.hi * scale
+    q.eval()
+    for xc in (x.reshape(5, 3, 227, 1).cuda(), x[:-5].reshape(2, 4, 17, 25).cuda().contiguous(
+            memory_format=torch.channels_last)):
+        w, w_inside = _fake_quantized(xc.cpu(), scale, zero, qmin, qmax)
+        for layout in (torch.contiguous_format, torch.channels_last):
+            xg = xc.clone().requires_grad_()
+            got, s, z = q.centred(xg)
+            assert float(s) == scale and float(z) == zero
+            np.testing.assert_array_equal(got.detach().cpu().numpy(), w.numpy())
+            got.backward(torch.ones_like(got).contiguous(memory_format=layout))
+            assert torch.equal(xg.grad.cpu(), w_inside.to(torch.float32) / scale)
+
+
 def test_bad_inputs_are_clear_errors():
     lut = ProductLUT.exact(7, 7)
     with pytest.raises(AppMultError, match="activation quantizer of 8 bits does not fit the 7x7"):

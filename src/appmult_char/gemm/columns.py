@@ -43,23 +43,26 @@ def windows(t: torch.Tensor, geometry, dim: int = 1) -> torch.Tensor:
     return t
 
 
-def code_columns(cx: torch.Tensor, zx: torch.Tensor, geometry, groups: int) -> tuple[torch.Tensor, torch.Tensor]:
+def code_columns(cx: torch.Tensor, zx: torch.Tensor, geometry, groups: int,
+                 code_bits: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
     """``(columns, sums)`` of centred input codes ``cx (n, C, H, W)`` (a code less the zero
     point `zx`): int16 codes ``cx + zx`` of every window, padded with `zx` (the code of a
     real zero), ``(n Ho Wo, C kh kw)`` tap-major per group; and int32 ``sums (n Ho Wo,
     groups)`` of each window's codes per group (the zero-point term of the product), taken
-    from per-pixel channel sums (exact in float64) rather than from the columns. On the GPU
-    the columns come from one kernel (`cuda_kernels.columns_kernel`), column-major: the
-    transpose of a contiguous ``(C kh kw, n Ho Wo)`` matrix, the layout in which the
-    weight-gradient product reads them and which the CUDA back end takes without a copy
-    for the other two products as well. On the CPU they are row-major (the CPU kernels'
-    layout)."""
+    from per-pixel channel sums rather than from the columns: in float32 where codes of
+    `code_bits` bits keep every partial sum below 2^24 (exact in any order), else in
+    float64. On the GPU the columns come from one kernel (`cuda_kernels.columns_kernel`),
+    column-major: the transpose of a contiguous ``(C kh kw, n Ho Wo)`` matrix, the layout in
+    which the weight-gradient product reads them and which the CUDA back end takes without a
+    copy for the other two products as well. On the CPU they are row-major (the CPU
+    kernels' layout)."""
     kernel, _, padding, _ = geometry
     n, C = cx.shape[:2]
     per = C // groups
     pads = (padding[1], padding[1], padding[0], padding[0])
-    per_pixel = cx.detach().unflatten(1, (groups, per)).sum(2, dtype=torch.float64)  # (n, g, H, W)
-    pixel = (F.pad(per_pixel, pads) + zx.to(torch.float64) * per).to(torch.int32).permute(0, 2, 3, 1)
+    exact = torch.float32 if per * ((1 << code_bits) - 1) < 1 << 24 else torch.float64  # |q - z| < 2^bits
+    per_pixel = cx.detach().unflatten(1, (groups, per)).sum(2, dtype=exact)  # (n, g, H, W)
+    pixel = (F.pad(per_pixel, pads) + zx.to(exact) * per).to(torch.int32).permute(0, 2, 3, 1)
     sums = windows(pixel, geometry).sum((4, 5), dtype=torch.int32).reshape(-1, groups)
     if cx.is_cuda:
         return _columns_cuda(cx.detach(), zx.detach().to(torch.float64).reshape(1), geometry, groups).t(), sums
@@ -92,35 +95,42 @@ def weight_columns(wq: torch.Tensor) -> torch.Tensor:
 
 
 def fold_columns(grad_cols: torch.Tensor, rows: torch.Tensor, shape: tuple[int, int, int, int], geometry,
-                 groups: int) -> torch.Tensor:
+                 groups: int, channels_last: bool = False) -> torch.Tensor:
     """The gradient ``(n, C, H, W)`` (float32) of an input of `shape` from the gradient of
     its columns less a term per output position and group: ``grad_cols (n Ho Wo, C kh kw)
     - rows (n Ho Wo, groups)`` summed over the taps that read each input pixel (padding
-    dropped). CUDA tensors: one kernel (`cuda_kernels.fold_kernel`); CPU: `F.fold`."""
+    dropped); contiguous, or with `channels_last` in that memory format (the input's, so
+    that the operations after it take it as it is). CUDA tensors: one kernel
+    (`cuda_kernels.fold_kernel`, writing either layout); CPU: `F.fold`, then a copy where
+    the format is channels-last."""
     if grad_cols.is_cuda:
-        return _fold_cuda(grad_cols, rows, shape, geometry, groups)
+        return _fold_cuda(grad_cols, rows, shape, geometry, groups, channels_last)
     n, C, H, W = shape
     kernel, stride, padding, dilation = geometry
     per, taps = C // groups, kernel[0] * kernel[1]
     g = grad_cols.reshape(n, -1, groups, taps, per) - rows.reshape(n, -1, groups, 1, 1)
     g = g.permute(0, 2, 4, 3, 1).reshape(n, C * taps, -1)  # F.fold's (n, C kh kw, L), channel-major
-    return F.fold(g, (H, W), kernel, dilation, padding, stride)
+    out = F.fold(g, (H, W), kernel, dilation, padding, stride)
+    return out.contiguous(memory_format=torch.channels_last) if channels_last else out
 
 
-def _fold_cuda(grad_cols, rows, shape, geometry, groups):
+def _fold_cuda(grad_cols, rows, shape, geometry, groups, channels_last=False):
     """`fold_columns` on the GPU, for torch CUDA tensors or any array `cuda_launch` takes
-    (NumPy arrays under Numba's CUDA simulator)."""
+    (NumPy arrays under Numba's CUDA simulator; channels-last: a transposed view)."""
     n, C, H, W = shape
     kernel, stride, padding, dilation = geometry
     ho, wo = output_size((H, W), geometry)
     ws = cuda_launch.Workspace(grad_cols)
     cols, r = ws.operand(grad_cols, np.float32), ws.operand(rows, np.float32)
-    out = ws.empty((n, C, H, W), np.float32)
+    out = ws.empty((n, H, W, C) if channels_last else (n, C, H, W), np.float32)
     scalars = (*padding, ho, wo, C // groups)
     grid = (((C + 31) // 32) * ((H * W + 31) // 32), 1, n)
-    cuda_launch.launch(cuda_kernels.fold_kernel(kernel, stride, dilation), grid, (32, 8), 0, ws, cols, r, out,
-                       *map(np.int64, scalars))
-    return like(out, grad_cols)
+    cuda_launch.launch(cuda_kernels.fold_kernel(kernel, stride, dilation, channels_last), grid, (32, 8), 0, ws, cols,
+                       r, out, *map(np.int64, scalars))
+    out = like(out, grad_cols)
+    if not channels_last:
+        return out
+    return out.permute(0, 3, 1, 2) if isinstance(out, torch.Tensor) else out.transpose(0, 3, 1, 2)
 
 
 def scaled_sums(acc: torch.Tensor, x_sums: torch.Tensor, col_terms: torch.Tensor, zw: torch.Tensor,

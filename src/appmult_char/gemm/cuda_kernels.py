@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["forward_kernel", "forward_plan", "backward_kernel", "backward_plan", "reduction_lanes", "sum_kernel", "transpose_kernel", "forward_config",
-           "fold_kernel", "columns_kernel", "epilogue_kernel", "scaled_rows_kernel", "FWD_CONFIG", "BWD_CONFIG", "MIN_CHUNK", "MIN_FWD_CHUNK", "THREADS"]
+           "fold_kernel", "columns_kernel", "epilogue_kernel", "scaled_rows_kernel", "centred_codes_kernel", "centred_grad_kernel", "FWD_CONFIG", "BWD_CONFIG", "MIN_CHUNK", "MIN_FWD_CHUNK", "THREADS"]
 
 THREADS = (32, 8)  # transpose blocks
 _BK = 32  # forward k chunk
@@ -338,11 +338,13 @@ def _compile(source: str, name: str, **options):
     import numba
     from numba import cuda
 
-    namespace = {"cuda": cuda, "min": min, "libdevice": None if numba.config.ENABLE_CUDASIM else _libdevice(),
+    simulator = numba.config.ENABLE_CUDASIM
+    namespace = {"cuda": cuda, "min": min, "libdevice": None if simulator else _libdevice(),
+                 "rint": np.rint if simulator else _libdevice().rintf,  # round half to even, as torch.round
                  **{t: getattr(numba, t) for t in ("int8", "uint8", "int16", "uint16", "int32", "uint32",
                                                             "int64", "uint64", "float32", "float64")}}
     exec(compile(source, f"<appmult_char.gemm {name}>", "exec"), namespace)
-    if numba.config.ENABLE_CUDASIM:
+    if simulator:
         options.pop("max_registers", None)
     return cuda.jit(**options)(namespace["kernel"])
 
@@ -414,11 +416,9 @@ def transpose_kernel(dtype: np.dtype):
 
 _FOLD = '''
 def kernel(cols, rows, out, ph, pw, ho_n, wo_n, per):
-    tile = cuda.shared.array((32, 33), dtype=float32)
     b = cuda.blockIdx.z
-    C = out.shape[1]
-    W = out.shape[3]
-    HW = out.shape[2] * W
+{dims}
+    HW = H * W
     tiles_c = (C + 31) // 32
     c0 = (cuda.blockIdx.x % tiles_c) * 32
     p0 = (cuda.blockIdx.x // tiles_c) * 32
@@ -434,17 +434,22 @@ def kernel(cols, rows, out, ph, pw, ho_n, wo_n, per):
                 h = p // W
                 w = p - h * W
 {taps_code}
-            tile[r, tx] = acc
+{store}
+'''
+_FOLD_NCHW = ("    tile = cuda.shared.array((32, 33), dtype=float32)\n"
+              "    C = out.shape[1]\n    H = out.shape[2]\n    W = out.shape[3]",
+              """            tile[r, tx] = acc
     cuda.syncthreads()
     for r in range(cuda.threadIdx.y, 32, 8):
         p = p0 + tx
         if c0 + r < C and p < HW:
             h = p // W
-            out[b, c0 + r, h, p - h * W] = tile[tx, r]
-'''
+            out[b, c0 + r, h, p - h * W] = tile[tx, r]""")
+_FOLD_NHWC = ("    H = out.shape[1]\n    W = out.shape[2]\n    C = out.shape[3]",
+              """                out[b, h, w, c] = acc""")
 
 
-def _fold_source(kernel: tuple, stride: tuple, dilation: tuple) -> str:
+def _fold_source(kernel: tuple, stride: tuple, dilation: tuple, channels_last: bool) -> str:
     """The fold kernel with the kernel size, stride and dilation as constants: every tap
     unrolled, its validity a comparison (and, for a stride, a division by a constant)."""
     lines = []
@@ -463,19 +468,21 @@ def _fold_source(kernel: tuple, stride: tuple, dilation: tuple) -> str:
             lines.append(f"                if {' and '.join(conds)}:")
             lines.append(f"                    m = (b * ho_n + {idx[0]}) * wo_n + {idx[1]}")
             lines.append(f"                    acc += cols[m, base + {(i * kernel[1] + j)} * per] - rows[m, g]")
-    return _FOLD.format(taps=kernel[0] * kernel[1], taps_code="\n".join(lines))
+    dims, store = _FOLD_NHWC if channels_last else _FOLD_NCHW
+    return _FOLD.format(taps=kernel[0] * kernel[1], taps_code="\n".join(lines), dims=dims, store=store)
 
 
-def fold_kernel(kernel: tuple, stride: tuple, dilation: tuple):
+def fold_kernel(kernel: tuple, stride: tuple, dilation: tuple, channels_last: bool = False):
     """The fold of tap-major convolution columns (`gemm.columns`) for a convolution of
-    `kernel`, `stride` and `dilation` (pairs; compiled once per geometry): ``out[b, c, h,
-    w]`` (float32, NCHW) is the sum, over the kernel taps that read input pixel ``(h, w)``,
-    of ``cols[m, col] - rows[m, g]`` (``m`` the output position, ``col`` the column of
-    channel ``c`` at that tap, ``g`` its group); 32 channels x 32 pixels of the image plane
-    (rows run on into the next: no idle threads on narrow images) per block, read along the
-    channels and written along the pixels through a shared-memory tile."""
-    return _cached(("fold", tuple(kernel), tuple(stride), tuple(dilation)),
-                   lambda: _fold_source(kernel, stride, dilation), "fold")
+    `kernel`, `stride` and `dilation` (pairs; compiled once per geometry and layout): the
+    float32 image ``out[b, c, h, w]`` (``out[b, h, w, c]``, NHWC, with `channels_last`) is
+    the sum, over the kernel taps that read input pixel ``(h, w)``, of ``cols[m, col] -
+    rows[m, g]`` (``m`` the output position, ``col`` the column of channel ``c`` at that
+    tap, ``g`` its group); 32 channels x 32 pixels of the image plane (rows run on into the
+    next: no idle threads on narrow images) per block, read along the channels and written
+    along them (NHWC) or along the pixels through a shared-memory tile (NCHW)."""
+    return _cached(("fold", tuple(kernel), tuple(stride), tuple(dilation), channels_last),
+                   lambda: _fold_source(kernel, stride, dilation, channels_last), "fold")
 
 
 _COLUMNS = '''
@@ -561,3 +568,38 @@ def scaled_rows_kernel():
 def sum_kernel():
     """``out[z, p, q] = sum_s part[z * splits + s, p, q]`` (float32, in order of ``s``)."""
     return _cached(("sum",), lambda: _SUM, "sum")
+
+
+_CENTRED = '''
+def kernel(x, scale, zero, qmin, qmax, out, inside):
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        z = float32(zero[0])
+        r = rint(z + x[i] / float32(scale[0]))
+        c = qmin if r < qmin else qmax if r > qmax else r
+        inside[i] = uint8(c == r)
+        out[i] = c - z
+'''
+
+_CENTRED_GRAD = '''
+def kernel(grad, inside, scale, out):
+    i = cuda.grid(1)
+    if i < grad.shape[0]:
+        out[i] = grad[i] * (float32(inside[i]) / float32(scale[0]))
+'''
+
+
+def centred_codes_kernel():
+    """Fake quantization of flat float32 values ``x`` with one float64 scale and zero point,
+    float32 codes ``qmin .. qmax``: ``out = clamp(round(z + x / s)) - z`` (round half to even;
+    ``s`` and ``z`` rounded to float32 first) and ``inside`` 1 where the rounded value was not
+    clipped (NaN: 0); what `torch.addcdiv`, `torch.round`, `clamp`, ``==`` and the
+    subtraction give, in one pass; a thread per value."""
+    return _cached(("centred",), lambda: _CENTRED, "centred codes")
+
+
+def centred_grad_kernel():
+    """The straight-through gradient of `centred_codes_kernel`'s codes: ``out = grad *
+    (inside / s)`` (float32, ``s`` rounded to float32), the bits autograd gives through
+    ``addcdiv`` and the clipping mask; a thread per value."""
+    return _cached(("centred grad",), lambda: _CENTRED_GRAD, "centred codes gradient")

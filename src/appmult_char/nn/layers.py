@@ -217,8 +217,7 @@ class ApproxLayer(nn.Module):
 
     def _centred_input(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Centred codes ``q - z`` of the input (a real zero is 0), its scale and zero point."""
-        xq, sx, zx = self.act_quant(x)
-        return xq - zx.to(xq.dtype), sx, zx
+        return self.act_quant.centred(x)
 
     def _check_gradient(self, grad: torch.Tensor) -> None:
         if not torch.isfinite(grad).all():

@@ -85,8 +85,9 @@ class Quantizer(nn.Module):
 
     def _extremes(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = x.detach()  # extremes in the tensor's own dtype (exact), then float64: no full-size copy
-        if self.channel_axis is None:
-            lo, hi = torch.aminmax(x)
+        if self.channel_axis is None:  # over the values in memory order: no copy of a channels-last tensor
+            flat = _flat(x)
+            lo, hi = torch.aminmax(x if flat is None else flat)
         else:
             lo, hi = torch.aminmax(x.transpose(0, self.channel_axis).reshape(x.shape[self.channel_axis], -1), dim=1)
         return lo.to(torch.float64).clamp(max=0.0), hi.to(torch.float64).clamp(min=0.0)
@@ -127,17 +128,79 @@ class Quantizer(nn.Module):
         shape[self.channel_axis] = -1
         return v.reshape(shape)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(codes, scale, zero_point)``: float codes (integral values) with a straight-through
-        gradient, and the parameters they were made with (shaped to broadcast against `x`)."""
+    def _scale_and_zero(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scale and zero point for `x` (observed first where this quantizer observes),
+        shaped to broadcast against it, on its device."""
         if self.observer != "current" and (self.training or self.calibrating):
             self.observe(x)
         scale, zero = self.params(x)
         scale, zero = self._shape(scale, x.ndim), self._shape(zero, x.ndim)
         if scale.device != x.device:
             scale, zero = scale.to(x.device), zero.to(x.device)
+        return scale, zero
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(codes, scale, zero_point)``: float codes (integral values) with a straight-through
+        gradient, and the parameters they were made with (shaped to broadcast against `x`)."""
+        scale, zero = self._scale_and_zero(x)
         v = torch.addcdiv(zero.to(x.dtype), x, scale.to(x.dtype))  # x / scale + zero, in one kernel
         return _RoundClamp.apply(v, self.qmin, self.qmax), scale, zero
+
+    def centred(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(codes - zero_point, scale, zero_point)``: `forward`'s codes centred (a real zero
+        is 0), with the same straight-through gradient. A per-tensor quantizer of a float32
+        CUDA tensor whose parameters take no gradient makes them in one kernel
+        (`cuda_kernels.centred_codes_kernel`), outside compiled graphs."""
+        if (x.is_cuda and x.dtype == torch.float32 and self.channel_axis is None and self.clip_lo is None
+                and not torch.compiler.is_compiling() and _flat(x) is not None):
+            scale, zero = self._scale_and_zero(x)
+            return _CentredCodes.apply(x, scale, zero, self.qmin, self.qmax), scale, zero
+        codes, scale, zero = self(x)
+        return codes - zero.to(codes.dtype), scale, zero
+
+
+def _flat(x: torch.Tensor) -> torch.Tensor | None:
+    """The 1-D view of `x`'s elements in memory order, for a contiguous or channels-last
+    tensor (else None)."""
+    if x.is_contiguous():
+        return x.view(-1)
+    if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last):
+        return x.permute(0, 2, 3, 1).view(-1)
+    return None
+
+
+class _CentredCodes(torch.autograd.Function):
+    """`Quantizer.centred` of a float32 CUDA tensor in one kernel: the centred codes (in
+    `x`'s memory format) and the mask of unclipped values; the gradient ``grad * (mask /
+    scale)`` in one more (in torch operations where `grad` is laid out unlike `x`)."""
+
+    @staticmethod
+    def forward(ctx, x, scale, zero, qmin, qmax):
+        import numpy as np
+
+        from ..gemm import cuda_kernels, cuda_launch
+
+        out = torch.empty_like(x)
+        inside = torch.empty_like(x, dtype=torch.uint8)
+        if x.numel():
+            cuda_launch.launch(cuda_kernels.centred_codes_kernel(), ((x.numel() + 255) // 256, 1, 1), (256, 1), 0,
+                               cuda_launch.Workspace(x), _flat(x), scale.reshape(1), zero.reshape(1),
+                               np.float32(qmin), np.float32(qmax), _flat(out), _flat(inside))
+        ctx.save_for_backward(inside, scale)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        from ..gemm import cuda_kernels, cuda_launch
+
+        inside, scale = ctx.saved_tensors
+        if grad.dtype != torch.float32 or grad.stride() != inside.stride() or _flat(grad) is None:
+            return grad * (inside / scale.to(torch.float32)), None, None, None, None
+        out = torch.empty_like(grad)
+        if grad.numel():
+            cuda_launch.launch(cuda_kernels.centred_grad_kernel(), ((grad.numel() + 255) // 256, 1, 1), (256, 1), 0,
+                               cuda_launch.Workspace(grad), _flat(grad), _flat(inside), scale.reshape(1), _flat(out))
+        return out, None, None, None, None
 
 
 class _RoundClamp(torch.autograd.Function):
